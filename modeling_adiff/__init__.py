@@ -1,0 +1,22 @@
+"""ADIFF models, registered with transformers' Auto classes on import.
+
+`AutoModel` maps to the generating model so `AutoModel.from_pretrained(folder).generate(...)` works.
+"""
+
+from transformers import AutoModel, AutoModelForCausalLM
+
+from configuration_adiff import AdiffConfig
+
+from .modeling_adiff import (
+    AdiffCausalLMOutput,
+    AdiffForConditionalGeneration,
+    AdiffModel,
+    AdiffModelOutput,
+    AdiffPreTrainedModel,
+)
+
+AutoModel.register(AdiffConfig, AdiffForConditionalGeneration, exist_ok=True)
+AutoModelForCausalLM.register(AdiffConfig, AdiffForConditionalGeneration, exist_ok=True)
+
+__all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
+           "AdiffCausalLMOutput"]
