@@ -4,6 +4,7 @@ cross-projection. All are pre-LN, unmasked, position-free transformers with a Re
 import torch
 from torch import nn
 from torch.nn import functional as F
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 
 class AdiffAttention(nn.Module):
@@ -46,7 +47,9 @@ class AdiffMLP(nn.Module):
         return self.dropout(self.fc2(self.dropout(F.relu(self.fc1(hidden)))))
 
 
-class AdiffTransformerLayer(nn.Module):
+class AdiffTransformerLayer(GradientCheckpointingLayer):
+    """Pre-LN block: `x + attn(LN(x))`, then `x + mlp(LN(x))`; checkpointed when gradient checkpointing is on."""
+
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
@@ -74,14 +77,10 @@ class AdiffTransformer(nn.Module):
     def __init__(self, dim: int, num_heads: int, num_layers: int, mlp_ratio: float):
         super().__init__()
         self.layers = nn.ModuleList(AdiffTransformerLayer(dim, num_heads, mlp_ratio) for _ in range(num_layers))
-        self.gradient_checkpointing = False
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            if self.gradient_checkpointing and self.training:
-                hidden = torch.utils.checkpoint.checkpoint(layer, hidden, use_reentrant=False)
-            else:
-                hidden = layer(hidden)
+            hidden = layer(hidden)
         return hidden
 
 

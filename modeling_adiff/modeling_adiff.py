@@ -17,6 +17,7 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.utils import logging
 
 from configuration_adiff.configuration_adiff import AdiffConfig
+from configuration_adiff.remote_code import MODEL_AUTO_MAP, write_remote_code
 
 from .mapper import AdiffAudioMapper, AdiffPrefixMapper, AdiffTransformer
 from .projection import AdiffAudioProjection
@@ -84,10 +85,13 @@ class AdiffPreTrainedModel(PreTrainedModel):
         elif isinstance(module, AdiffPrefixMapper):
             nn.init.normal_(module.prefix_const, mean=0.0, std=1.0)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None):
-        for module in self.modules():
-            if isinstance(module, AdiffTransformer):
-                module.gradient_checkpointing = enable
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
+        `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
+        self.config.auto_map = dict(MODEL_AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
 
 
 class AdiffModel(AdiffPreTrainedModel):
