@@ -1,0 +1,51 @@
+"""ADIFF for Transformers: explain how two audio recordings differ, in natural language."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+
+setup(
+    name="adiff-transformers",
+    version="0.1.0",
+    description="ADIFF (ICLR 2025) as a Hugging Face Transformers model: explain audio differences in natural language",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["configuration_adiff", "modeling_adiff", "processing_adiff", "training",
+                                    "training.*", "adiff", "adiff.*"]),
+    include_package_data=True,
+    package_data={"adiff": ["default_model/*", "examples/*.wav"], "training": ["recipes/*.yaml"]},
+    install_requires=[
+        # Install the CPU wheel first (`pip install torch==2.13.0`); any torch >= 2.4 satisfies this.
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "accelerate>=1.0",
+        "peft>=0.13",
+        "safetensors>=0.4",
+        "huggingface-hub>=0.30",
+        "tokenizers>=0.20",
+        "soundfile>=0.12",
+        "soxr>=0.4",
+        "numpy>=1.24",
+        "tqdm>=4.60",
+        "pyyaml>=6.0",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "data": ["datasets>=3.0"],
+        "eval": ["pycocoevalcap>=1.2"],
+        # Only for users whose torch build matches a torchaudio wheel (PyPI's are CUDA builds); never needed.
+        "torchaudio": ["torchaudio"],
+        "dev": ["pytest>=8", "hypothesis>=6", "datasets>=3.0", "pycocoevalcap>=1.2", "scipy>=1.10"],
+    },
+    entry_points={"console_scripts": ["adiff=adiff.cli:main"]},
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
