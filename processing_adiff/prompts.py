@@ -20,7 +20,7 @@ TASK_PROMPTS = {
 }
 
 # Paraphrases are sentence frames x ways of naming the audio, written so that every combination reads naturally.
-_PAIR_NAMES = ("the two audios", "the two audio clips", "the two recordings", "the two sound clips",
+_PAIR_NAMES = ("the two audios", "the two audio clips", "the two recordings", "the two audio pieces",
                "the two audio tracks")
 _CLIP_NAMES = ("audio", "audio clip", "recording", "sound clip", "audio track")
 
