@@ -45,6 +45,8 @@ class AdiffProcessor(ProcessorMixin):
 
     ```python
     >>> import numpy as np
+    >>> from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
+    >>> processor = AdiffProcessor(AdiffFeatureExtractor(), tokenizer)  # a GPT-2 tokenizer with pad_token "!"
     >>> batch = processor(audio=(np.zeros(32000), np.ones(32000) * 0.1), tier=1, sampling_rate=32000)
     >>> batch["input_features"].shape, batch["prompt_input_ids"].shape
     (torch.Size([1, 2, 1001, 64]), torch.Size([1, 40]))
