@@ -360,7 +360,8 @@ def config_from_official_shapes(shapes: Mapping[str, tuple[int, ...]]) -> AdiffC
         num_attention_heads=heads, window_size=window, patch_size=patch_size, mlp_ratio=mlp_hidden / embed_dim,
         num_mel_bins=shapes[h + "bn0.weight"][0], num_classes=num_classes, hidden_act="gelu", layer_norm_eps=1e-5,
         enable_fusion=False, **OFFICIAL_HTSAT_DROPOUT)
-    text_config = GPT2Config(vocab_size=vocab_size, n_embd=n_embd, n_positions=shapes[d + "gpt.transformer.wpe.weight"][0],
+    text_config = GPT2Config(vocab_size=vocab_size, n_embd=n_embd,
+                             n_positions=shapes[d + "gpt.transformer.wpe.weight"][0],
                              n_layer=_count(shapes, re.escape(d + "gpt.transformer.h.") + r"(\d+)\..*"),
                              bos_token_id=OFFICIAL_SEPARATOR_ID, eos_token_id=OFFICIAL_SEPARATOR_ID)
     clip_length = clip_tokens // n_embd

@@ -108,9 +108,10 @@ def load_tiktoken_text(source: Path | None) -> str:
                        "-d", tmp]
             logger.info("Fetching %s from PyPI: %s", WHISPER_SDIST, " ".join(command))
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            archives = sorted(Path(tmp).glob("openai_whisper-*.tar.gz")) + sorted(Path(tmp).glob("openai-whisper-*.tar.gz"))
+            archives = sorted(Path(tmp).glob("openai[_-]whisper-*.tar.gz"))
             if not archives:
-                raise FileNotFoundError(f"pip download left no openai-whisper sdist in {tmp}: {list(Path(tmp).iterdir())}")
+                raise FileNotFoundError(f"pip download left no openai-whisper sdist in {tmp}: "
+                                        f"{sorted(p.name for p in Path(tmp).iterdir())}")
             return load_tiktoken_text(archives[0])
     source = Path(source)
     if not source.is_file():
@@ -122,7 +123,8 @@ def load_tiktoken_text(source: Path | None) -> str:
     with tarfile.open(source) as archive:
         members = [m for m in archive.getmembers() if m.name.endswith(TIKTOKEN_MEMBER)]
         if not members:
-            raise FileNotFoundError(f"{source} holds no {TIKTOKEN_MEMBER}; pass the openai-whisper sdist ({WHISPER_SDIST}).")
+            raise FileNotFoundError(f"{source} holds no {TIKTOKEN_MEMBER}; pass the openai-whisper sdist "
+                                    f"({WHISPER_SDIST}).")
         return archive.extractfile(members[0]).read().decode("utf-8")
 
 
