@@ -22,6 +22,9 @@ from .prompts import (
 
 AutoFeatureExtractor.register(AdiffConfig, AdiffFeatureExtractor, exist_ok=True)
 AutoProcessor.register(AdiffConfig, AdiffProcessor, exist_ok=True)
+# Saved folders carry the code and `auto_map` for users without this package (see AdiffProcessor.save_pretrained).
+AdiffFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+AdiffProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "AdiffFeatureExtractor",

@@ -9,6 +9,8 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
+from configuration_adiff.remote_code import write_remote_code
+
 from .audio_io import load_audio
 from .prompts import resolve_prompt, sample_prompt
 
@@ -65,6 +67,13 @@ class AdiffProcessor(ProcessorMixin):
             raise ValueError(
                 f"The tokenizer needs an eos_token and a pad_token (got eos={tokenizer.eos_token!r}, pad="
                 f"{tokenizer.pad_token!r}). For GPT-2 set `tokenizer.pad_token = '!'` as the official code does.")
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`ProcessorMixin.save_pretrained`, plus the processing code and `auto_map` so that
+        `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        write_remote_code(save_directory, ["processing_adiff.processing_adiff", "processing_adiff.feature_extraction_adiff"])
+        return saved
 
     # ----------------------------------------------------------------------------------------------- inputs
     @staticmethod

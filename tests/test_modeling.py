@@ -168,26 +168,38 @@ def test_bad_input_shapes_are_explained(model, tiny_config):
         model.generate(input_features=features, prompt_input_ids=prompt, labels=prompt)
 
 
-def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model, tiny_config):
+def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model, tiny_config, tiny_tokenizer):
+    import numpy as np
+
+    from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
+
+    processor = AdiffProcessor(AdiffFeatureExtractor(), tiny_tokenizer, prompt_length=tiny_config.prompt_length)
     model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_adiff.AdiffForConditionalGeneration"
-    features, prompt = _inputs(tiny_config, batch=1)
-    expected = model.generate(input_features=features, prompt_input_ids=prompt, max_new_tokens=4).tolist()
-    torch.save({"features": features, "prompt": prompt}, tmp_path / "inputs.pt")
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(16000).astype("float32") * 0.1, rng.standard_normal(8000).astype("float32") * 0.1)
+    np.save(tmp_path / "a.npy", audio[0])
+    np.save(tmp_path / "b.npy", audio[1])
+    inputs = processor(audio=audio, tier=2, sampling_rate=16000)
+    expected = model.generate(**inputs, max_new_tokens=4).tolist()
     script = (
-        "import sys, torch\n"
+        "import sys, numpy as np\n"
         # Simulate a user who never installed this project: its packages cannot be imported.
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training'):\n"
+        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training', 'adiff'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from transformers import AutoModel\n"
-        f"m = AutoModel.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True).eval()\n"
+        "from transformers import AutoModel, AutoProcessor\n"
+        f"folder = {str(tmp_path / 'model')!r}\n"
+        "m = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()\n"
+        "p = AutoProcessor.from_pretrained(folder, trust_remote_code=True)\n"
         "assert type(m).__module__.startswith('transformers_modules'), type(m).__module__\n"
-        f"x = torch.load({str(tmp_path / 'inputs.pt')!r})\n"
-        "print(m.generate(input_features=x['features'], prompt_input_ids=x['prompt'], max_new_tokens=4).tolist())\n"
+        "assert type(p).__module__.startswith('transformers_modules'), type(p).__module__\n"
+        f"audio = (np.load({str(tmp_path / 'a.npy')!r}), np.load({str(tmp_path / 'b.npy')!r}))\n"
+        "print(m.generate(**p(audio=audio, tier=2, sampling_rate=16000), max_new_tokens=4).tolist())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
