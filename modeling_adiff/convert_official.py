@@ -549,6 +549,7 @@ def convert_official_checkpoint(ckpt_path: str | Path, output_dir: str | Path | 
                        "AutoProcessor cannot load it. Pass the real GPT-2 tokenizer folder.", output_dir)
     report.output_dir = output_dir
     (output_dir / "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+    logger.info("Saved the converted model%s to %s", " and processor" if report.processor_saved else "", output_dir)
     return report
 
 
@@ -587,11 +588,9 @@ def main(argv: list[str] | None = None) -> ConversionReport:
     parser.add_argument("--config", type=Path, default=None, help="official config JSON (sizes); default: inferred")
     parser.add_argument("--tokenizer", type=Path, default=None, help="folder with the real GPT-2 tokenizer")
     args = parser.parse_args(argv)
-    logging.set_verbosity_info()
-    std_logging.basicConfig(level=std_logging.INFO)
-    report = convert_official_checkpoint(args.checkpoint, args.output_dir, args.config, args.tokenizer)
-    print(report.summary())  # the command's result, for the user
-    return report
+    std_logging.basicConfig(format="%(message)s")
+    logger.setLevel(std_logging.INFO)  # show this module's conversion summary, not every library's INFO chatter
+    return convert_official_checkpoint(args.checkpoint, args.output_dir, args.config, args.tokenizer)
 
 
 __all__ = ["ConversionPlan", "ConversionReport", "Dropped", "Mapped", "check_manifest_coverage",
