@@ -1,0 +1,1 @@
+"""Training layer over the ADIFF library: SynthDiff generation, data loading, collation, tokenizer training."""

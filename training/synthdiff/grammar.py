@@ -7,7 +7,7 @@ always called "Audio 1" and "Audio 2".
 
 import numpy as np
 
-from .catalogue import BACKGROUND_SYNONYMS, CLASS_BY_NAME, EVENT_SYNONYMS, PROPERTY_WORDS
+from .catalogue import BACKGROUND_MOODS, BACKGROUND_SYNONYMS, CLASS_BY_NAME, EVENT_SYNONYMS, PROPERTY_WORDS
 
 _NO_ARTICLE = {"footsteps", "steps", "walking", "speech", "talking", "birdsong", "bird chirping", "bird calls",
                "knocking", "knocks on a door", "rapping", "drum hits", "percussion", "clapping", "applause",
@@ -44,7 +44,7 @@ class _Writer:
         name = self.event(event["class"], article=False)
         if tier >= 3 and cls.tonal:
             name = f"{self.pick(_REGISTER_WORDS[event['register']])} {name}"
-        if name not in _NO_ARTICLE:
+        if name not in _NO_ARTICLE and not name.startswith("a "):
             name = ("an " if name[0] in "aeiou" else "a ") + name
         if tier >= 3 and cls.repetitions[1] > 1 and event["repetitions"] in _COUNTS:
             name += f" sounding {_COUNTS[event['repetitions']]}"
@@ -61,7 +61,10 @@ class _Writer:
 
     def scene(self, facts: dict, tier: int) -> str:
         if not facts["events"]:
-            return self.pick((f"only {self.background(facts)}", f"just {self.background(facts)}, with no other sounds"))
+            if tier == 1:
+                return f"only {self.background(facts)}"
+            return self.pick((f"only {self.background(facts)}, with no other sounds",
+                              f"just {self.background(facts)} and no foreground sounds"))
         return f"{self.events(facts, tier)} {self.pick(('over', 'against', 'with a backdrop of'))} {self.background(facts)}"
 
     def mood(self, mood: str) -> str:
@@ -118,7 +121,9 @@ def _content_clause(w: _Writer, pair: dict, c1: dict, c2: dict, tier: int) -> st
     """What sounds each clip holds: both the same, the event-level edit, or two full scene descriptions."""
     only1, only2 = pair["events_only_in_1"], pair["events_only_in_2"]
     if not only1 and not only2 and not pair["background_differs"]:
-        return w.pick((f"both audios contain {w.scene(c1, tier)}", f"each audio has {w.scene(c1, tier)}"))
+        # When the order differs, onsets belong to the order clause, not to a description shared by both clips.
+        scene_tier = 1 if pair["order_changed"] else tier
+        return w.pick((f"both audios contain {w.scene(c1, scene_tier)}", f"each audio has {w.scene(c1, scene_tier)}"))
     same_backdrop = not pair["background_differs"]
     if same_backdrop and (pair["shared_events"] or len(only1) + len(only2) == 1):
         parts = []
@@ -156,7 +161,7 @@ def _order_clause(w: _Writer, c1: dict, c2: dict) -> str:
 
 def _same_clause(w: _Writer, pair: dict, c1: dict) -> str:
     if pair["identical"]:
-        claim = w.pick(("Audio 1 and Audio 2 are identical", "the two audios are identical",
+        claim = w.pick(("Audio 1 and Audio 2 are identical", "Audio 2 is identical to Audio 1",
                         "there is no difference at all: Audio 1 and Audio 2 are identical"))
     else:
         claim = w.pick(("Audio 1 and Audio 2 are practically the same",
@@ -177,13 +182,48 @@ def _acoustics(w: _Writer, c1: dict, c2: dict) -> list:
     return sentences
 
 
-def _impression(w: _Writer, c1: dict, c2: dict) -> str:
+def _mood_source(w: _Writer, facts: dict) -> str:
+    """What sets a clip's mood: its first event of that mood, else its background."""
+    for event in facts["events"]:
+        if CLASS_BY_NAME[event["class"]].mood == facts["impression"]:
+            return f"the {w.event(event['class'], False)}"
+    if BACKGROUND_MOODS[facts["background"]] == facts["impression"]:
+        return w.background(facts)
+    return w.pick(("the number of sounds heard together", "its many overlapping sounds"))
+
+
+def _impression(w: _Writer, c1: dict, c2: dict, reasons: bool = False) -> str:
+    """The listener's likely impression; with `reasons`, the sound that causes it."""
     m1, m2 = c1["impression"], c2["impression"]
     if m1 == m2:
-        return w.pick((f"Both leave a similarly {w.mood(m1)} impression on the listener",
-                       f"To a listener, both feel {w.mood(m1)}"))
+        text = w.pick((f"both leave a similarly {w.mood(m1)} impression on the listener",
+                       f"to a listener, both feel {w.mood(m1)}"))
+        return text + (f", set by {_mood_source(w, c1)}" if reasons else "")
+    if reasons:
+        return (f"Audio 1 feels {w.mood(m1)} because of {_mood_source(w, c1)}, whereas Audio 2 feels {w.mood(m2)} "
+                f"because of {_mood_source(w, c2)}")
     return w.pick((f"Audio 1 feels {w.mood(m1)}, whereas Audio 2 feels {w.mood(m2)}",
-                   f"The listener is likely to find Audio 1 {w.mood(m1)} and Audio 2 {w.mood(m2)}"))
+                   f"the listener is likely to find Audio 1 {w.mood(m1)} and Audio 2 {w.mood(m2)}"))
+
+
+def _level(w: _Writer, pair: dict) -> list:
+    """Tier 3: a sentence on overall level when neither clip is louder (no louder/quieter words)."""
+    if pair["louder"]:
+        return []
+    return [w.pick(("The two play at a similar overall level", "Their overall levels are about the same"))]
+
+
+def _closing(w: _Writer, pair: dict) -> str:
+    """Tier 3: what kind of difference dominates."""
+    content = pair["events_only_in_1"] or pair["events_only_in_2"] or pair["background_differs"]
+    if pair["order_changed"] and not content:
+        return w.pick(("Overall, the same sounds occur in both, only their timing differs",
+                       "In the end, what sets them apart is when each sound happens"))
+    if content:
+        return w.pick(("Overall, the contrast lies mostly in the sound sources themselves",
+                       "In the end, what sets them apart is mainly what can be heard in each"))
+    return w.pick(("Overall, the sounds are the same and the contrast lies in how they were recorded and processed",
+                   "In the end, the same sounds are heard in both, so the difference is one of signal quality"))
 
 
 def explain(pair: dict, tier: int, rng: np.random.Generator) -> str:
@@ -196,24 +236,27 @@ def explain(pair: dict, tier: int, rng: np.random.Generator) -> str:
         same = _same_clause(w, pair, c1)
         if tier == 1:
             return _capitalize(same) + "."
-        scene = f"{_capitalize(same)}; both contain {w.scene(c1, tier)}."
+        scene = f"{_capitalize(same)}; both contain {w.scene(c1, tier)}"
         if tier == 2:
-            return scene
-        return " ".join([scene] + [s + "." for s in _acoustics(w, c1, c2)] + [_impression(w, c1, c2) + "."])
+            return f"{scene}, and {_impression(w, c1, c2)}."
+        return " ".join([scene + "."] + [s + "." for s in _acoustics(w, c1, c2)]
+                        + [_capitalize(_impression(w, c1, c2, reasons=True)) + "."])
     content = _content_clause(w, pair, c1, c2, tier)
     properties = _property_clauses(w, pair, c1, c2)
+    order = [_order_clause(w, c1, c2)] if pair["order_changed"] else []
     if tier == 1:
-        return _capitalize("; ".join([content] + properties[:1])) + "."
-    clauses = [content] + (["moreover " + _order_clause(w, c1, c2)] if pair["order_changed"] else []) + properties
+        return _capitalize("; ".join([content] + (order + properties)[:1])) + "."
+    clauses = [content] + ["moreover " + o for o in order] + properties
     if tier == 2:
         opener = w.pick(("", "The two audios differ: ", "In short, ", "Comparing them, "))
-        return opener + (clauses[0] if opener else _capitalize(clauses[0])) + (
-            "; " + join(clauses[1:]) if len(clauses) > 1 else "") + "."
+        clauses.append(_impression(w, c1, c2))
+        return opener + (clauses[0] if opener else _capitalize(clauses[0])) + "; " + join(clauses[1:]) + "."
     opener = w.pick(("Listening to both recordings, ", "Comparing the two audios, ", "On close listening, "))
     sentences = [opener + content + "."]
     sentences += [_capitalize(c) + "." for c in clauses[1:]]
-    sentences += [s + "." for s in _acoustics(w, c1, c2)]
-    sentences.append(_impression(w, c1, c2) + ".")
+    sentences += [s + "." for s in _level(w, pair) + _acoustics(w, c1, c2)]
+    sentences.append(_capitalize(_impression(w, c1, c2, reasons=True)) + ".")
+    sentences.append(_closing(w, pair) + ".")
     return " ".join(sentences)
 
 
