@@ -27,7 +27,7 @@ import torch
 from transformers import ClapAudioConfig, GPT2Config
 from transformers.utils import logging
 
-from configuration_adiff import AdiffConfig
+from configuration_adiff.configuration_adiff import AdiffConfig
 
 logger = logging.get_logger(__name__)
 
@@ -485,7 +485,7 @@ def _load_strictly(model, converted: dict[str, torch.Tensor], recomputed: set[st
 def _build_processor(tokenizer_dir: str | Path, feature_extractor, config: AdiffConfig):
     from transformers import AutoTokenizer
 
-    from processing_adiff import AdiffProcessor
+    from processing_adiff.processing_adiff import AdiffProcessor
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     if len(tokenizer) != config.text_config.vocab_size:
@@ -519,7 +519,7 @@ def convert_official_checkpoint(ckpt_path: str | Path, output_dir: str | Path | 
     Returns:
         `ConversionReport`: mapped and dropped keys, the recomputed-tensor checks, the config.
     """
-    from processing_adiff import AdiffFeatureExtractor
+    from processing_adiff.feature_extraction_adiff import AdiffFeatureExtractor
 
     from .modeling_adiff import AdiffForConditionalGeneration
 
