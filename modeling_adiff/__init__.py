@@ -7,6 +7,7 @@ from transformers import AutoModel, AutoModelForCausalLM
 
 from configuration_adiff import AdiffConfig
 
+from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .modeling_adiff import (
     AdiffCausalLMOutput,
     AdiffForConditionalGeneration,
@@ -21,5 +22,5 @@ AutoModelForCausalLM.register(AdiffConfig, AdiffForConditionalGeneration, exist_
 AdiffConfig.register_for_auto_class()
 AdiffForConditionalGeneration.register_for_auto_class("AutoModel")
 
-__all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
+__all__ = ["AdiffEventHead", "AdiffEventHeadOutput", "AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
            "AdiffCausalLMOutput"]

@@ -19,6 +19,8 @@ from transformers.utils import logging
 from configuration_adiff.configuration_adiff import AdiffConfig
 from configuration_adiff.remote_code import MODEL_AUTO_MAP, write_remote_code
 
+from .event_head import AdiffEventHead, AdiffEventHeadOutput
+from .generation_presets import default_generation_config, generation_config_for
 from .mapper import AdiffAudioMapper, AdiffPrefixMapper, AdiffTransformer
 from .projection import AdiffAudioProjection
 
@@ -75,7 +77,7 @@ class AdiffPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module):
         # Only ADIFF's own modules: the towers are sub-models and initialise themselves.
         std = self.config.text_config.initializer_range
-        if isinstance(module, nn.Linear):
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
@@ -118,6 +120,9 @@ class AdiffModel(AdiffPreTrainedModel):
         super().__init__(config)
         hidden = config.text_config.n_embd
         self.audio_encoder = ClapAudioModel(config.audio_config)
+        # HTSAT's TSCAM head: sound-event probabilities per clip and over time (for plots and hallucination checks).
+        self.event_head = (AdiffEventHead(config.audio_config, config.num_event_classes)
+                           if config.num_event_classes > 0 else None)
         self.audio_projection = AdiffAudioProjection(config.audio_embedding_dim, config.projection_dim,
                                                      config.projection_dropout)
         mapper_kwargs = dict(num_heads=config.mapper_num_heads, num_layers=config.mapper_num_layers,
@@ -141,6 +146,16 @@ class AdiffModel(AdiffPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding):
         self.language_model.set_input_embeddings(value)
 
+    def _encode_clips(self, input_features: torch.Tensor):
+        """Runs HTSAT once over both audios of every pair: `(B, 2, T, M)` -> `ClapAudioModel` output over 2B clips."""
+        if input_features.dim() != 4 or input_features.shape[1] != 2:
+            raise ValueError(
+                "input_features must have shape (batch_size, 2, frames, mel_bins) -- audio 1 and audio 2 of each "
+                f"pair -- but got {tuple(input_features.shape)}. Build it with AdiffProcessor(audio=[(a, b), ...]).")
+        batch, pair, frames, mels = input_features.shape
+        clips = input_features.reshape(batch * pair, 1, frames, mels)  # (2B, 1, T, M)
+        return self.audio_encoder(input_features=clips.to(self.audio_encoder.dtype))
+
     def encode_audio(self, input_features: torch.Tensor) -> torch.Tensor:
         """HTSAT clip embeddings of both audios of every pair, in one encoder call.
 
@@ -150,15 +165,26 @@ class AdiffModel(AdiffPreTrainedModel):
 
         Returns: `torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`.
         """
-        if input_features.dim() != 4 or input_features.shape[1] != 2:
-            raise ValueError(
-                "input_features must have shape (batch_size, 2, frames, mel_bins) -- audio 1 and audio 2 of each "
-                f"pair -- but got {tuple(input_features.shape)}. Build it with AdiffProcessor(audio=[(a, b), ...]).")
-        batch, pair, frames, mels = input_features.shape
-        clips = input_features.reshape(batch * pair, 1, frames, mels)  # (2B, 1, T, M)
-        clips = clips.to(self.audio_encoder.dtype)
-        pooled = self.audio_encoder(input_features=clips).pooler_output  # (2B, D)
-        return pooled.view(batch, pair, -1)  # (B, 2, D)
+        pooled = self._encode_clips(input_features).pooler_output  # (2B, D)
+        return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D)
+
+    def get_audio_events(self, input_features: torch.Tensor) -> AdiffEventHeadOutput:
+        """Sound-event probabilities of both audios from HTSAT's event head.
+
+        Returns: `AdiffEventHeadOutput` with `logits` and `clip_probs` of shape `(batch_size, 2, num_event_classes)`
+        and `frame_probs` of shape `(batch_size, 2, frames, num_event_classes)`.
+        """
+        if self.event_head is None:
+            raise ValueError("This model has no event head (config.num_event_classes == 0), so it cannot report "
+                             "event probabilities. Use a model trained or converted with an event head.")
+        grid = self._encode_clips(input_features).last_hidden_state
+        events = self.event_head(grid)
+        batch = input_features.shape[0]
+        return AdiffEventHeadOutput(
+            logits=events.logits.view(batch, 2, -1),  # (B, 2, C)
+            clip_probs=events.clip_probs.view(batch, 2, -1),  # (B, 2, C)
+            frame_probs=events.frame_probs.view(batch, 2, *events.frame_probs.shape[1:]),  # (B, 2, F, C)
+        )
 
     def get_audio_features(self, input_features: torch.Tensor | None = None,
                            audio_embeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -283,6 +309,8 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         self.model = AdiffModel(config)
         self.lm_head = nn.Linear(config.text_config.n_embd, config.text_config.vocab_size, bias=False)
         self.post_init()
+        # Greedy, stop at <|endoftext|>, pad finished pairs with it; a generation_config.json in a loaded folder wins.
+        self.generation_config = default_generation_config(config)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.get_input_embeddings()
@@ -364,15 +392,26 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         prompt_attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        preset: str | None = None,
+        tier: int | None = None,
         **kwargs,
     ) -> torch.LongTensor:
         """Generates explanations for a batch of pairs; returns only the new tokens, `(batch_size * num_return_sequences,
         new_tokens)`. Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword
         (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...).
-        Both audios of every pair are encoded once, in one encoder call, before decoding starts."""
+        Both audios of every pair are encoded once, in one encoder call, before decoding starts.
+
+        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: that tier's
+        `max_new_tokens`) start from `model.generation_config` (see `generation_presets`); explicit keywords still win.
+        """
         if "labels" in kwargs:
             raise TypeError("generate() got `labels`: they are for training. Call the processor without answers= "
                             "(or drop the 'labels' key) before generating.")
+        if preset is not None or tier is not None:
+            generation_config = generation_config_for(
+                preset, tier=tier, base=kwargs.pop("generation_config", None) or self.generation_config)
+            kwargs = generation_config.update(**kwargs)  # explicit keywords win; the unused ones are model inputs
+            kwargs["generation_config"] = generation_config
         # The prefix (audio + prompt) is computed once here and enters GPT-2 as `inputs_embeds` at the first step;
         # GenerationMixin's default `prepare_inputs_for_generation` then feeds only new tokens, the KV cache holding
         # the prefix, so the audio is never encoded again.
@@ -381,10 +420,17 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                                                              prompt_input_ids=prompt_input_ids,
                                                              audio_embeds=audio_embeds)
             attention_mask = None
+        max_new_tokens = kwargs.get("max_new_tokens",
+                                    (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
+        context = self.config.text_config.n_positions
+        if max_new_tokens is not None and inputs_embeds.shape[1] + max_new_tokens > context:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the language "
+                f"model's context of {context} positions (text_config.n_positions); ask for at most "
+                f"{context - inputs_embeds.shape[1]} new tokens.")
         if attention_mask is None:
             attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
         return super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
-
 
 __all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
            "AdiffCausalLMOutput"]
