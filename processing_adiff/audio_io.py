@@ -45,31 +45,54 @@ def check_sampling_rate(sampling_rate, what: str = "the audio") -> int:
     return sampling_rate
 
 
-def to_float32(array, what: str = "audio") -> np.ndarray:
-    """Convert a numpy array or torch tensor to float32, scaling integer PCM (int8/16/32, uint8) to [-1, 1).
+FINITE_CHECK_BLOCK = 1 << 20  # samples per block when scanning for NaN/Inf: memory stays O(block), not O(input)
 
-    Raises `ValueError` for empty arrays and NaN/Inf samples, `TypeError` for other dtypes.
-    """
+
+def as_numpy(array) -> np.ndarray:
+    """A numpy view of a numpy array, torch tensor or list of numbers (bfloat16 tensors are copied to float32)."""
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu()
-        array = array.float().numpy() if array.dtype in (torch.bfloat16, torch.float16) else array.numpy()
-    elif not isinstance(array, np.ndarray):
-        array = np.asarray(array)
+        return array.float().numpy() if array.dtype == torch.bfloat16 else array.numpy()
+    return array if isinstance(array, np.ndarray) else np.asarray(array)
+
+
+def check_samples(array, what: str = "audio") -> None:
+    """Raise `ValueError` for an empty array or NaN/Inf samples and `TypeError` for a dtype that is neither floating
+    point nor integer PCM (int8/16/32, uint8). Never copies the whole array: long inputs are scanned in blocks."""
+    array = as_numpy(array)
     if array.size == 0:
         raise ValueError(f"{what} is empty (shape {array.shape}); give at least one sample.")
     if array.dtype in _PCM_SCALES:
-        offset, scale = _PCM_SCALES[array.dtype]
-        array = ((array.astype(np.float64) - offset) / scale).astype(np.float32)
-    elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32, copy=False)
-    else:
+        return
+    array = array.reshape(1) if array.ndim == 0 else array
+    if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(
             f"{what} has dtype {array.dtype}; expected floating point samples or integer PCM (int8, int16, int32, "
             "uint8). Convert it, e.g. `array.astype(np.float32) / 32768` for 16-bit PCM stored in a wider integer.")
-    if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).sum())
+    bad = sum(int((~np.isfinite(array[..., start:start + FINITE_CHECK_BLOCK])).sum())
+              for start in range(0, array.shape[-1], FINITE_CHECK_BLOCK))
+    if bad:
         raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before processing.")
-    return array
+
+
+def to_float32(array, what: str = "audio") -> np.ndarray:
+    """Convert a numpy array or torch tensor to float32, scaling integer PCM (int8/16/32, uint8) to [-1, 1).
+
+    Raises `ValueError` for empty arrays, NaN/Inf samples and samples beyond float32's range, `TypeError` for other
+    dtypes.
+    """
+    array = as_numpy(array)
+    check_samples(array, what=what)
+    if array.dtype in _PCM_SCALES:
+        offset, scale = _PCM_SCALES[array.dtype]
+        return ((array.astype(np.float64) - offset) / scale).astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is reported below, with the fix
+        converted = array.astype(np.float32, copy=False)
+    if converted is not array and not np.isfinite(converted).all():  # e.g. float64 samples of 1e300
+        peak = float(np.abs(array).max())
+        raise ValueError(f"{what} has samples beyond float32's range (peak {peak:.3g}); float audio is expected in "
+                         "[-1, 1]. Rescale it, e.g. `array / np.abs(array).max()`.")
+    return converted
 
 
 def channels_first(array: np.ndarray, what: str = "audio") -> np.ndarray:
@@ -92,12 +115,12 @@ def channels_first(array: np.ndarray, what: str = "audio") -> np.ndarray:
 
 
 def resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """High-quality soxr resampling of a (samples,) or (channels, samples) float32 array."""
+    """High-quality soxr resampling of a (samples,) or (channels, samples) float32 / float64 array (dtype kept)."""
     if orig_sr == target_sr:
         return array
     # soxr wants (frames, channels)
     resampled = soxr.resample(np.ascontiguousarray(array.T), orig_sr, target_sr, quality="HQ")
-    return np.ascontiguousarray(resampled.T, dtype=np.float32)
+    return np.ascontiguousarray(resampled.T, dtype=array.dtype)
 
 
 def _supported_formats() -> str:
@@ -175,4 +198,5 @@ def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, in
     return array, source_sr
 
 
-__all__ = ["load_audio", "to_float32", "channels_first", "check_sampling_rate", "resample", "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_audio", "as_numpy", "check_samples", "to_float32", "channels_first", "check_sampling_rate", "resample",
+           "SUPPORTED_EXTENSIONS"]

@@ -9,12 +9,18 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank
 from transformers.utils import logging
 
-from .audio_io import channels_first, check_sampling_rate, resample, to_float32
+from .arguments import reject_unknown_kwargs
+from .audio_io import as_numpy, channels_first, check_samples, check_sampling_rate, resample, to_float32
 
 logger = logging.get_logger(__name__)
 
 TRUNCATION_MODES = ("center", "start", "random")
+_CALL_KWARGS = ("raw_audio", "sampling_rate", "truncation", "generator", "seed", "return_tensors")
 POWER_FLOOR = 1e-10  # 10 * log10(1e-10) = -100 dB, the official amin
+# Above this peak amplitude float32 power spectra can overflow (|X| <= peak * n_fft / 2): such clips are scaled to
+# peak 1 before resampling and the STFT, and the scale is added back in dB. Real audio (|x| <= ~1) never gets here.
+LOUD_PEAK = 1e15
+RESAMPLER_MARGIN_S = 2.0  # source audio kept beyond the crop window for the resampler's edges
 
 
 class AdiffFeatureExtractor(SequenceFeatureExtractor):
@@ -25,7 +31,8 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
 
     - **Shorter clips** are tiled (repeated end to end, then cut), like the official loader; a clip of exactly
       `max_length_s` passes unchanged.
-    - **Longer clips** are cropped to one window before the STFT (memory stays bounded for long recordings). The
+    - **Longer clips** are cropped to one window before any conversion, resampling or STFT, so memory does not grow
+      with the input's length (a 10-minute recording costs what a 12-second one does). The
       crop is deterministic by default: `truncation="center"` keeps the middle, `"start"` the beginning.
       `"random"` (training only) draws the start from `generator` (a `numpy.random.Generator`) or `seed`; without
       either it is unseeded. The official code always crops at random, unseeded, which makes inference
@@ -99,19 +106,47 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"truncation must be one of {TRUNCATION_MODES}, got {truncation!r}. Use 'center' or "
                              "'start' for reproducible inference and 'random' only for training augmentation.")
 
+    @staticmethod
+    def _crop_start(length: int, window: int, truncation: str, generator: np.random.Generator | None) -> int:
+        """Where a `window`-sample crop of a `length`-sample clip starts under `truncation`."""
+        if truncation == "center":
+            return (length - window) // 2
+        if truncation == "start":
+            return 0
+        return int((generator or np.random.default_rng()).integers(0, length - window + 1))
+
     def _fit_length(self, waveform: np.ndarray, truncation: str, generator: np.random.Generator | None) -> np.ndarray:
         """Tile a short clip or crop a long one to `num_samples`."""
         target = self.num_samples
         length = waveform.shape[-1]
         if length <= target:
             return np.tile(waveform, math.ceil(target / length))[:target]
-        if truncation == "center":
-            start = (length - target) // 2
-        elif truncation == "start":
-            start = 0
-        else:
-            start = int((generator or np.random.default_rng()).integers(0, length - target + 1))
+        start = self._crop_start(length, target, truncation, generator)
         return waveform[start:start + target]
+
+    def _prepare(self, clip, rate, truncation: str, generator, what: str) -> tuple[np.ndarray, float]:
+        """One clip -> `(waveform, gain)`: mono float32 at `sampling_rate`, exactly `num_samples` long, scaled down by
+        `gain` (1.0 except for clips louder than `LOUD_PEAK`)."""
+        rate = check_sampling_rate(rate, what=what)
+        audio = channels_first(as_numpy(clip), what=what)  # (channels, samples), a view of the input
+        check_samples(audio, what=what)  # the whole input, scanned in blocks
+        # Crop before converting, so that memory is bounded by the window, not by the input's length.
+        window = self.num_samples if rate == self.sampling_rate else math.ceil(
+            (self.max_length_s + RESAMPLER_MARGIN_S) * rate)
+        if audio.shape[-1] > window:
+            start = self._crop_start(audio.shape[-1], window, truncation, generator)
+            audio = audio[:, start:start + window]
+        mono = to_float32(audio, what=what).mean(axis=0, dtype=np.float64)  # (samples,); float64: no channel overflow
+        peak = float(np.abs(mono).max())
+        gain = peak if peak > LOUD_PEAK else 1.0
+        mono = (mono / gain).astype(np.float32)
+        if rate != self.sampling_rate:
+            # A clip shorter than one output sample period would resample to nothing: tile it up to one period.
+            period = math.ceil(rate / self.sampling_rate)
+            if mono.shape[0] < period:
+                mono = np.tile(mono, math.ceil(period / mono.shape[0]))
+            mono = resample(mono, rate, self.sampling_rate)
+        return self._fit_length(mono, truncation, generator), gain
 
     def _to_clips(self, raw_audio) -> list:
         """Split the input into a list of single clips."""
@@ -128,7 +163,7 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
 
     def __call__(self, raw_audio, sampling_rate: int | Sequence[int] | None = None, truncation: str | None = None,
                  generator: np.random.Generator | None = None, seed: int | None = None,
-                 return_tensors: str | None = "pt") -> BatchFeature:
+                 return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
         """
         Compute log-mel features for one clip or a list of clips.
 
@@ -143,6 +178,7 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             `BatchFeature` with `input_features` of shape `(num_clips, num_frames, feature_size)`, float32, in dB.
         """
+        reject_unknown_kwargs("AdiffFeatureExtractor", kwargs, _CALL_KWARGS)
         truncation = truncation if truncation is not None else self.truncation
         self._check_truncation(truncation)
         if truncation == "random" and generator is None and seed is not None:
@@ -152,44 +188,30 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         if len(rates) != len(clips):
             raise ValueError(f"Got {len(rates)} sampling rates for {len(clips)} clips; give one rate or one per clip.")
 
-        waveforms = []
+        features = []
         for index, (clip, rate) in enumerate(zip(clips, rates)):
             what = f"clip {index}" if len(clips) > 1 else "the audio"
-            rate = check_sampling_rate(rate, what=what)
-            mono = channels_first(to_float32(clip, what=what), what=what).mean(axis=0)  # (samples,)
-            if rate != self.sampling_rate:
-                # Crop in the source domain first (2 s of margin for the resampler's edges) to bound memory.
-                needed = math.ceil((self.max_length_s + 2) * rate)
-                if mono.shape[0] > needed:
-                    mono = self._crop_source(mono, needed, truncation, generator)
-                mono = resample(mono, rate, self.sampling_rate)
-            waveforms.append(self._fit_length(mono, truncation, generator))
-        features = self._log_mel(torch.from_numpy(np.stack(waveforms)))  # (N, frames, mels)
+            waveform, gain = self._prepare(clip, rate, truncation, generator, what)
+            # One STFT per clip: a clip's features never depend on the rest of the batch.
+            features.append(self._log_mel(torch.from_numpy(waveform)[None], gain))  # (1, frames, mels)
+        features = torch.cat(features)  # (N, frames, mels)
         if return_tensors == "np":
             features = features.numpy()
         elif return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
         return BatchFeature({"input_features": features})
 
-    def _crop_source(self, mono: np.ndarray, needed: int, truncation: str, generator) -> np.ndarray:
-        """Keep the `needed` source samples around the window `_fit_length` will choose after resampling."""
-        excess = mono.shape[0] - needed
-        if truncation == "center":
-            start = excess // 2
-        elif truncation == "start":
-            start = 0
-        else:
-            start = int((generator or np.random.default_rng()).integers(0, excess + 1))
-        return mono[start:start + needed]
-
-    def _log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """(N, samples) float32 -> (N, frames, mels) dB, with a single batched STFT."""
+    def _log_mel(self, waveforms: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gain`."""
         window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype)
         spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
                               window=window, center=True, pad_mode="reflect", return_complex=True)  # (N, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
         mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
-        return 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+        if gain == 1.0:
+            return 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+        # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
+        return (10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gain**2)) + 20.0 * math.log10(gain)).float()
 
 
 __all__ = ["AdiffFeatureExtractor"]

@@ -1,6 +1,5 @@
 """ADIFF processor: audio pairs -> log-mel features, prompts -> padded GPT-2 ids, answers -> labels."""
 
-import difflib
 import random
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from transformers.utils import logging
 
 from configuration_adiff.remote_code import write_remote_code
 
+from .arguments import reject_unknown_kwargs
 from .audio_io import load_audio
 from .prompts import resolve_prompt, sample_prompt
 
@@ -195,13 +195,7 @@ class AdiffProcessor(ProcessorMixin):
             `BatchFeature` with `input_features` `(B, 2, frames, mels)`, `prompt_input_ids` and
             `prompt_attention_mask` `(B, prompt_length)`, and `labels` `(B, L)` when answers are given.
         """
-        if kwargs:
-            hints = []
-            for name in kwargs:
-                close = difflib.get_close_matches(name, _CALL_KWARGS, n=1)
-                hints.append(f"{name}= (did you mean {close[0]}=?)" if close else f"{name}=")
-            raise TypeError(f"AdiffProcessor got unexpected keyword argument(s) {', '.join(hints)}. Valid arguments: "
-                            f"{', '.join(_CALL_KWARGS)}.")
+        reject_unknown_kwargs("AdiffProcessor", kwargs, _CALL_KWARGS)
         if audio is None:
             raise ValueError("audio= is required: a pair (first, second) or a list of pairs.")
         if answers is not None and text_target is not None:
