@@ -26,6 +26,7 @@ import soundfile as sf
 from processing_adiff import AdiffFeatureExtractor
 from processing_adiff.prompts import TASK_PROMPTS, TIER_PROMPTS
 
+from ..data.sources import CSV_COLUMNS
 from .catalogue import BACKGROUNDS, CLASS_NAMES
 from .grammar import caption, caption_both, explain
 from .pairs import compare_clips, make_pair, scheduled_pair
@@ -40,7 +41,6 @@ DEFAULT_SAMPLE_RATE = _EXTRACTOR_DEFAULTS["sampling_rate"].default
 DEFAULT_SECONDS = _EXTRACTOR_DEFAULTS["max_length_s"].default
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 TASKNAME = "synthdiff"
-CSV_COLUMNS = ("taskname", "filepath1", "filepath2", "caption1", "caption2", "input", "answer")
 CAPTION_TASKS = ("caption_first", "caption_second", "caption_both")
 
 
