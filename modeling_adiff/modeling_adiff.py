@@ -221,7 +221,8 @@ class AdiffModel(AdiffPreTrainedModel):
                 f"{prompt_input_ids.shape[-1]}. Encode prompts with this model's AdiffProcessor.")
         audio = self.get_audio_features(input_features, audio_embeds)  # (B, 2, P)
         if self.config.normalize_audio_embeddings:
-            audio = audio / audio.norm(p=2, dim=-1, keepdim=True).clamp_min(1e-12)
+            # In float32: in float16 the 1e-12 floor underflows, and an all-zero projection would give 0 / 0 = NaN.
+            audio = F.normalize(audio.float(), p=2, dim=-1, eps=1e-12).to(audio.dtype)
         audio_prefix_1 = self.audio_mapper_1(audio[:, 0])  # (B, prefix_length, E)
         audio_prefix_2 = self.audio_mapper_2(audio[:, 1])  # (B, prefix_length, E)
         embeddings = self.get_input_embeddings()
