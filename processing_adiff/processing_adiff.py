@@ -88,7 +88,8 @@ class AdiffProcessor(ProcessorMixin):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 got = f"{len(pair)} audio(s)" if isinstance(pair, (list, tuple)) else f"a {type(pair).__name__}"
                 raise ValueError(f"audio[{index}] holds {got}; every item of the batch must be a (first, second) pair "
-                                 f"of audios. Got {len(audio)} items.")
+                                 f"of audios. Got {len(audio)} items. For a list of first audios and a list of second "
+                                 "audios of equal length, pass audio=list(zip(firsts, seconds)).")
         return [tuple(pair) for pair in audio]
 
     @staticmethod
