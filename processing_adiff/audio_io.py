@@ -19,6 +19,9 @@ MAX_SAMPLING_RATE = 768_000
 # File extensions soundfile (libsndfile >= 1.1) decodes; ".opus" lives in an Ogg container.
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
 
+_HEADER_SCAN_BYTES = 1 << 16  # a WAV's chunks before "data" (fmt, LIST, bext, ...) are looked for in this prefix
+_WAV_STREAMING_SIZE = 0x7FFF0000  # data sizes from here up (e.g. 0xFFFFFFFF) mean "unknown": written while streaming
+
 # Integer PCM -> float in [-1, 1): (offset, scale). Unsigned 8-bit PCM is centred on 128.
 _PCM_SCALES = {
     np.dtype(np.int8): (0.0, 2.0**7),
@@ -127,10 +130,36 @@ def _supported_formats() -> str:
     return ", ".join(SUPPORTED_EXTENSIONS)
 
 
+def _wav_announced_frames(head: bytes) -> int | None:
+    """Frames the data chunk of a RIFF/WAVE header announces; `None` when `head` is not WAV, its data size is a
+    streaming placeholder, or the chunk lies beyond `head`.
+
+    libsndfile quietly reads a truncated WAV up to where the file ends; comparing with the header catches it."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, block_align = 12, 0
+    while offset + 8 <= len(head):
+        chunk, size = head[offset:offset + 4], int.from_bytes(head[offset + 4:offset + 8], "little")
+        if chunk == b"fmt " and offset + 22 <= len(head):
+            block_align = int.from_bytes(head[offset + 20:offset + 22], "little")  # bytes per frame
+        if chunk == b"data":
+            return size // block_align if block_align and 0 < size < _WAV_STREAMING_SIZE else None
+        offset += 8 + size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def _head(file) -> bytes:
+    if isinstance(file, io.BytesIO):
+        return file.getbuffer()[:_HEADER_SCAN_BYTES].tobytes()
+    with open(file, "rb") as handle:
+        return handle.read(_HEADER_SCAN_BYTES)
+
+
 def _read(file, name: str) -> tuple[np.ndarray, int]:
+    announced = _wav_announced_frames(_head(file))
     try:
         with sf.SoundFile(file) as handle:
-            expected = handle.frames
+            expected = max(handle.frames, announced or 0)
             data = handle.read(dtype="float32", always_2d=True)  # (frames, channels)
             sampling_rate = handle.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
