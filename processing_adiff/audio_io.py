@@ -117,6 +117,14 @@ def channels_first(array: np.ndarray, what: str = "audio") -> np.ndarray:
         f"at most {MAX_CHANNELS} channels. Pass a batch as a list of 1-D arrays, not as one 2-D array.")
 
 
+def checked_channels_first(array, what: str = "audio") -> np.ndarray:
+    """Validate a waveform's layout, size, dtype and values (see `channels_first` and `check_samples`) without copying
+    it, and return it as a `(channels, samples)` view."""
+    audio = channels_first(as_numpy(array), what=what)
+    check_samples(audio, what=what)
+    return audio
+
+
 def resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """High-quality soxr resampling of a (samples,) or (channels, samples) float32 / float64 array (dtype kept)."""
     if orig_sr == target_sr:
@@ -175,6 +183,7 @@ def _read(file, name: str) -> tuple[np.ndarray, int]:
     if expected > 0 and data.shape[0] < expected:
         raise ValueError(f"{name} is truncated: its header announces {expected} frames but only {data.shape[0]} "
                          "could be read. Re-export or re-download the file.")
+    check_samples(data, what=name)  # float files can hold NaN / Inf
     return data.T if data.shape[1] > 1 else data[:, 0], sampling_rate  # (channels, samples) or (samples,)
 
 
@@ -227,5 +236,5 @@ def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, in
     return array, source_sr
 
 
-__all__ = ["load_audio", "as_numpy", "check_samples", "to_float32", "channels_first", "check_sampling_rate", "resample",
-           "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_audio", "as_numpy", "check_samples", "to_float32", "channels_first", "checked_channels_first",
+           "check_sampling_rate", "resample", "SUPPORTED_EXTENSIONS"]

@@ -10,7 +10,7 @@ from transformers.audio_utils import mel_filter_bank
 from transformers.utils import logging
 
 from .arguments import reject_unknown_kwargs
-from .audio_io import as_numpy, channels_first, check_samples, check_sampling_rate, resample, to_float32
+from .audio_io import check_sampling_rate, checked_channels_first, resample, to_float32
 
 logger = logging.get_logger(__name__)
 
@@ -128,8 +128,7 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         """One clip -> `(waveform, gain)`: mono float32 at `sampling_rate`, exactly `num_samples` long, scaled down by
         `gain` (1.0 except for clips louder than `LOUD_PEAK`)."""
         rate = check_sampling_rate(rate, what=what)
-        audio = channels_first(as_numpy(clip), what=what)  # (channels, samples), a view of the input
-        check_samples(audio, what=what)  # the whole input, scanned in blocks
+        audio = checked_channels_first(clip, what=what)  # (channels, samples), a view of the whole (validated) input
         # Crop before converting, so that memory is bounded by the window, not by the input's length.
         window = self.num_samples if rate == self.sampling_rate else math.ceil(
             (self.max_length_s + RESAMPLER_MARGIN_S) * rate)

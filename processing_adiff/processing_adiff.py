@@ -11,7 +11,7 @@ from transformers.utils import logging
 from configuration_adiff.remote_code import write_remote_code
 
 from .arguments import reject_unknown_kwargs
-from .audio_io import load_audio
+from .audio_io import check_sampling_rate, checked_channels_first, load_audio
 from .prompts import resolve_prompt, sample_prompt
 
 logger = logging.get_logger(__name__)
@@ -122,17 +122,20 @@ class AdiffProcessor(ProcessorMixin):
         clips, rates = [], []
         for index, pair in enumerate(pairs):
             for position, item in zip(("first", "second"), pair):
+                what = f"the {position} audio of pair {index}"
                 if isinstance(item, _FILE_LIKE):
+                    what += f" ({item})" if isinstance(item, (str, Path)) else ""
                     item, rate = load_audio(item)
                 elif isinstance(item, (np.ndarray, torch.Tensor)):
                     if sampling_rate is None:
                         raise ValueError(
                             f"The {position} audio of pair {index} is a raw array, which carries no rate: pass "
                             "sampling_rate= (Hz), or give paths / bytes / {'array', 'sampling_rate'} dicts.")
-                    rate = sampling_rate
+                    rate = check_sampling_rate(sampling_rate, what=what)
                 else:
                     raise TypeError(f"The {position} audio of pair {index} is a {type(item).__name__}; expected a "
                                     "numpy array, torch tensor, file path, bytes or {'array', 'sampling_rate'} dict.")
+                checked_channels_first(item, what=what)  # errors name the pair and position, not a flat clip index
                 clips.append(item)
                 rates.append(rate)
         return clips, rates
