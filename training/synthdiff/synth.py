@@ -4,6 +4,8 @@ Every function takes a `numpy.random.Generator` and returns float32 audio; event
 scene sets their level in dB.
 """
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import fft as sp_fft
 
@@ -46,17 +48,25 @@ def _decay(n: int, sr: int, tau_s: float) -> np.ndarray:
     return np.exp(-_time(n, sr) / np.float32(tau_s))
 
 
+@lru_cache(maxsize=256)
+def _band_gain(size: int, sr: int, low_hz: float, high_hz: float, slope: float) -> np.ndarray:
+    freqs = np.fft.rfftfreq(size, 1.0 / sr).astype(np.float32)
+    band = (freqs >= low_hz) & (freqs <= high_hz)
+    gain = np.zeros_like(freqs)
+    gain[band] = (np.maximum(freqs[band], 1.0) / max(low_hz, 1.0)) ** (slope / 6.02)
+    return gain
+
+
 def colored_noise(rng: np.random.Generator, n: int, sr: int, low_hz: float, high_hz: float,
                   slope: float = 0.0) -> np.ndarray:
     """Band-limited noise made in the frequency domain (one inverse FFT); `slope` in dB/octave above `low_hz`."""
     size = sp_fft.next_fast_len(n, real=True)  # awkward lengths make FFTs 10-30x slower
-    freqs = np.fft.rfftfreq(size, 1.0 / sr).astype(np.float32)
-    spectrum = (rng.standard_normal(len(freqs), dtype=np.float32)
-                + 1j * rng.standard_normal(len(freqs), dtype=np.float32))
-    band = (freqs >= low_hz) & (freqs <= high_hz)
-    gain = np.zeros_like(freqs)
-    gain[band] = (np.maximum(freqs[band], 1.0) / max(low_hz, 1.0)) ** (slope / 6.02)
-    noise = sp_fft.irfft(spectrum * gain, n=size)[:n].astype(np.float32)
+    bins = size // 2 + 1
+    spectrum = np.empty(bins, dtype=np.complex64)
+    spectrum.real = rng.standard_normal(bins, dtype=np.float32)
+    spectrum.imag = rng.standard_normal(bins, dtype=np.float32)
+    spectrum *= _band_gain(size, sr, float(low_hz), float(high_hz), float(slope))
+    noise = sp_fft.irfft(spectrum, n=size)[:n]
     return noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)
 
 
