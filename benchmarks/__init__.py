@@ -1,0 +1,1 @@
+"""Inference benchmarks: `python benchmarks/inference.py --help`."""
