@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Train the default model "adiff-synth-small" end to end on CPU:
+#   SynthDiff corpus -> tokenizer -> stage 1a (HTSAT tagger) -> stage 1b (GPT-2 LM) -> stage 2 (grounding, cached
+#   embeddings) -> stage 3 (fine-tuning) -> $RUN_DIR/model (a save_pretrained folder pipeline("audio-difference") loads).
+#
+# Resumable: rerun the same command after an interruption. Finished steps are skipped (their outputs exist) and an
+# interrupted stage continues from its last checkpoint (--resume). Logs: $RUN_DIR/logs/<step>.log.
+#
+# Settings (environment variables):
+#   RUN_DIR   output folder                         (default runs/adiff-synth-small)
+#   PAIRS     SynthDiff pairs, split 80/10/10        (default 3000)
+#   SEED      corpus and training seed               (default 0)
+#   THREADS   CPU threads per process                (default 2)
+#   PYTHON    interpreter                            (default python)
+#   LAUNCH    how train.py is started                (default "$PYTHON"; e.g. "accelerate launch --num_processes 2")
+#   RECIPES   recipe folder                          (default training/recipes/synth_small)
+# Expected wall-clock on 2 CPU threads with the defaults: about 70-90 minutes (see the recipe files for each stage).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN_DIR=${RUN_DIR:-runs/adiff-synth-small}
+PAIRS=${PAIRS:-3000}
+SEED=${SEED:-0}
+THREADS=${THREADS:-2}
+PYTHON=${PYTHON:-python}
+LAUNCH=${LAUNCH:-$PYTHON}
+RECIPES=${RECIPES:-training/recipes/synth_small}
+export OMP_NUM_THREADS=$THREADS TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+LOGS=$RUN_DIR/logs
+mkdir -p "$LOGS"
+
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOGS/pipeline.log"; }
+
+run_logged() {  # name, command...: run with output appended to logs/<name>.log, stop the pipeline on failure
+  local name=$1; shift
+  log "$name: start"
+  local start=$SECONDS
+  if ! "$@" >>"$LOGS/$name.log" 2>&1; then
+    log "$name: FAILED (exit $?), see $LOGS/$name.log"; tail -n 20 "$LOGS/$name.log" >&2; exit 1
+  fi
+  log "$name: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+}
+
+# 1. SynthDiff corpus (written to a temporary folder and renamed, so a half-written corpus is never used).
+if [ ! -f "$RUN_DIR/corpus/corpus.json" ]; then
+  rm -rf "$RUN_DIR/corpus.tmp"
+  run_logged corpus "$PYTHON" -m training.synthdiff --out "$RUN_DIR/corpus.tmp" --pairs "$PAIRS" --seed "$SEED" \
+    --workers "$THREADS"
+  mv "$RUN_DIR/corpus.tmp" "$RUN_DIR/corpus"
+else log "corpus: exists, skipped"; fi
+
+# 2. Tokenizer on the corpus text plus every prompt paraphrase (so no training prompt is split into rare pieces).
+if [ ! -f "$RUN_DIR/tokenizer/tokenizer.json" ]; then
+  run_logged prompts "$PYTHON" -c "import csv, sys; from processing_adiff import PROMPT_PARAPHRASES as P; \
+w = csv.writer(open(sys.argv[1], 'w', newline='')); w.writerow(['input']); \
+[w.writerow([t]) for texts in P.values() for t in texts]" "$RUN_DIR/prompts.csv"
+  run_logged tokenizer "$PYTHON" -m training.tokenizer --out "$RUN_DIR/tokenizer" --synthdiff "$RUN_DIR/corpus" \
+    --csv "$RUN_DIR/prompts.csv"
+else log "tokenizer: exists, skipped"; fi
+
+stage() {  # name, recipe, overrides...: one training stage, skipped when its final folder exists
+  local name=$1 recipe=$2; shift 2
+  if [ -f "$RUN_DIR/$name/final/config.json" ]; then log "$name: final folder exists, skipped"; return; fi
+  # shellcheck disable=SC2086
+  run_logged "$name" $LAUNCH training/train.py --config "$RECIPES/$recipe" --resume \
+    --set "output_dir=$RUN_DIR/$name" --set "data.corpus=$RUN_DIR/corpus" --set "train.seed=$SEED" "$@"
+}
+
+stage stage1_encoder stage1_encoder.yaml
+stage stage1_lm stage1_lm.yaml --set "init.tokenizer=$RUN_DIR/tokenizer"
+stage stage2 stage2.yaml --set "init.audio_encoder=$RUN_DIR/stage1_encoder/final" \
+  --set "init.language_model=$RUN_DIR/stage1_lm/final" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
+  --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+
+# 3. The model folder: stage 3's final save_pretrained folder.
+rm -rf "$RUN_DIR/model.tmp"
+cp -r "$RUN_DIR/stage3/final" "$RUN_DIR/model.tmp"
+rm -rf "$RUN_DIR/model"
+mv "$RUN_DIR/model.tmp" "$RUN_DIR/model"
+log "model ready: $RUN_DIR/model ($(du -sh "$RUN_DIR/model" | cut -f1)); load it with pipeline('audio-difference', model='$RUN_DIR/model')"

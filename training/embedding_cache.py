@@ -1,0 +1,119 @@
+"""On-disk cache of HTSAT clip embeddings for frozen-encoder training (stage 2).
+
+A clip's embedding depends only on its audio bytes, the feature extractor's settings and the encoder (config and
+weights), so the cache key is exactly that: `<cache_dir>/<encoder key>/<sha256 of the file>.npy`. The encoder key
+hashes the encoder config, its weights and the feature-extractor config; a retrained or reconfigured encoder gets a
+fresh sub-folder and never reads stale vectors. Embeddings are computed once (in parallel across processes) and
+reused in every epoch and every later run. Long clips are centre-cropped (deterministic), as at inference.
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from processing_adiff import load_audio
+
+logger = logging.getLogger(__name__)
+
+
+def file_digest(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder: torch.nn.Module, feature_extractor) -> str:
+    """Hash of the encoder config, its weights and the feature-extractor config."""
+    digest = hashlib.sha256()
+    digest.update(encoder.config.to_json_string(use_diff=False).encode("utf-8"))
+    digest.update(json.dumps(feature_extractor.to_dict(), sort_keys=True, default=str).encode("utf-8"))
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode("utf-8"))
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+class EmbeddingCache:
+    """Computes, stores and loads HTSAT clip embeddings keyed by file content + encoder.
+
+    Args:
+        cache_dir (`str` or `Path`): root folder of the cache (shared by runs; safe to delete).
+        encoder (`ClapAudioModel`): the frozen audio encoder (`model.model.audio_encoder`).
+        feature_extractor (`AdiffFeatureExtractor`): turns audio into the encoder's log-mel input.
+        batch_size (`int`): clips per encoder call when filling the cache.
+
+    Example:
+
+    ```python
+    >>> cache = EmbeddingCache("cache/embeddings", model.model.audio_encoder, processor.feature_extractor)
+    >>> table = cache.embed_files(["a.wav", "b.wav"])  # {path: tensor (D,)}
+    ```
+    """
+
+    def __init__(self, cache_dir: str | Path, encoder: torch.nn.Module, feature_extractor, batch_size: int = 16):
+        self.encoder = encoder
+        self.feature_extractor = feature_extractor
+        self.batch_size = batch_size
+        self.key = encoder_fingerprint(encoder, feature_extractor)
+        self.folder = Path(cache_dir) / self.key
+        self.hits = 0
+        self.misses = 0
+
+    def _entry(self, digest: str) -> Path:
+        return self.folder / digest[:2] / f"{digest}.npy"
+
+    @torch.no_grad()
+    def _compute(self, paths: list[str], digests: list[str], show_progress: bool) -> None:
+        was_training = self.encoder.training
+        self.encoder.eval()
+        device = next(self.encoder.parameters()).device
+        dtype = next(self.encoder.parameters()).dtype
+        starts = range(0, len(paths), self.batch_size)
+        for start in tqdm(starts, desc="caching clip embeddings", disable=not show_progress):
+            chunk = paths[start:start + self.batch_size]
+            clips, rates = zip(*(load_audio(path) for path in chunk))
+            features = self.feature_extractor(list(clips), sampling_rate=list(rates), truncation="center")
+            features = features["input_features"].unsqueeze(1).to(device, dtype)  # (N, 1, frames, mels)
+            pooled = self.encoder(input_features=features).pooler_output.float().cpu().numpy()  # (N, D)
+            for digest, vector in zip(digests[start:start + self.batch_size], pooled):
+                target = self._entry(digest)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                with open(temp, "wb") as f:
+                    np.save(f, vector)
+                os.replace(temp, target)  # readers never see a half-written vector
+        self.encoder.train(was_training)
+
+    def embed_files(self, paths: list[str | Path], accelerator=None, show_progress: bool = True) -> dict:
+        """Embeddings of `paths` (each path once), computing the missing ones: `{path: FloatTensor (D,)}`.
+
+        With an `accelerator`, missing clips are split across processes, and every process waits for all of them.
+        """
+        unique = sorted({str(p) for p in paths})
+        missing_files = [p for p in unique if not Path(p).is_file()]
+        if missing_files:
+            raise FileNotFoundError(f"{len(missing_files)} audio file(s) listed in the data do not exist, e.g. "
+                                    f"{missing_files[0]!r}. Check data.corpus and the CSV's file paths.")
+        digests = {p: file_digest(p) for p in unique}
+        todo = sorted({d: p for p, d in digests.items() if not self._entry(d).is_file()}.items())
+        rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+        mine = todo[rank::world]
+        self.misses, self.hits = len(todo), len(unique) - len(todo)
+        if mine:
+            self._compute([p for _, p in mine], [d for d, _ in mine], show_progress and rank == 0)
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+        logger.info("Embedding cache %s: %d clips reused, %d computed", self.folder, self.hits, self.misses)
+        return {p: torch.from_numpy(np.load(self._entry(d))) for p, d in digests.items()}
+
+
+__all__ = ["EmbeddingCache", "encoder_fingerprint", "file_digest"]

@@ -1,0 +1,207 @@
+"""The data each stage trains on, as item lists plus a collate function.
+
+Every collate function takes `[(item, item_seed), ...]` from `ResumableBatchSampler`: randomness (prompt paraphrases,
+random crops) is drawn from generators seeded by the items' seeds, so batches are identical across restarts, worker
+counts and process counts.
+
+- `ClipTaggingData` (stage 1a): `<split>_clips.csv` rows (`filepath,labels`) -> log-mels and multi-hot labels.
+- `ExplanationTextData` (stage 1b): explanation / caption texts of ACD/CLD-format CSVs -> GPT-2 LM batches.
+- `PairData` (stages 2-3): ACD/CLD-format rows (via `training.data.load_csv`) -> ADIFF inputs, with cached
+  `audio_embeds` instead of audio when an embedding table is given, and position-captioning rows mixed in at a ratio.
+"""
+
+import csv
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from processing_adiff import load_audio
+
+from .data import AdiffCollator, load_csv
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+def split_file(corpus: str | Path, split: str, suffix: str = ".csv") -> Path:
+    path = Path(corpus) / f"{split}{suffix}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist. data.corpus must be a corpus folder holding <split>.csv, "
+                                "<split>_clips.csv (e.g. from `python -m training.synthdiff --out DIR --pairs N`).")
+    return path
+
+
+class ClipTaggingData:
+    """Labelled clips for the tagger: each item is `{"filepath", "labels": [names]}`.
+
+    Args:
+        clips_csv (`str` or `Path`): a CSV with `filepath` and `labels` (`;`-separated names) columns; relative paths
+            resolve against the CSV's folder.
+        feature_extractor (`AdiffFeatureExtractor`): log-mel front end.
+        training (`bool`): random crops of long clips (seeded per batch); else centre crops.
+        label_names (`list[str]`, *optional*): the class list (fixed by the training split); read from the file when
+            omitted (sorted union of its labels).
+    """
+
+    def __init__(self, clips_csv: str | Path, feature_extractor, training: bool = True,
+                 label_names: list[str] | None = None):
+        clips_csv = Path(clips_csv)
+        with open(clips_csv, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"filepath", "labels"} <= set(reader.fieldnames or ()):
+                raise ValueError(f"{clips_csv} needs columns filepath and labels (';'-separated class names), got "
+                                 f"{reader.fieldnames}.")
+            rows = list(reader)
+        self.items = [{"filepath": str(clips_csv.parent / r["filepath"]),
+                       "labels": [x for x in r["labels"].split(";") if x]} for r in rows]
+        self.label_names = label_names or sorted({x for item in self.items for x in item["labels"]})
+        self.index = {name: i for i, name in enumerate(self.label_names)}
+        unknown = sorted({x for item in self.items for x in item["labels"]} - set(self.index))
+        if unknown:
+            raise ValueError(f"{clips_csv} has labels {unknown[:10]} that the training split does not; the tagger "
+                             f"knows {len(self.label_names)} classes.")
+        self.feature_extractor = feature_extractor
+        self.training = training
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def collate(self, batch: list) -> dict:
+        clips, rates, targets = [], [], torch.zeros(len(batch), len(self.label_names))
+        for row, (item, _) in enumerate(batch):
+            audio, rate = load_audio(item["filepath"])
+            clips.append(audio)
+            rates.append(rate)
+            targets[row, [self.index[x] for x in item["labels"]]] = 1.0
+        generator = np.random.default_rng(batch[0][1]) if self.training else None
+        features = self.feature_extractor(clips, sampling_rate=rates,
+                                          truncation="random" if self.training else "center",
+                                          generator=generator)["input_features"]  # (B, frames, mels)
+        return {"input_features": features, "labels": targets}
+
+
+def read_texts(csv_paths: list[str | Path], columns: tuple = ("answer",)) -> list[str]:
+    """Distinct non-empty texts of the given columns, in first-seen order."""
+    texts = {}
+    for path in csv_paths:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                for column in columns:
+                    if row.get(column):
+                        texts.setdefault(row[column].strip(), None)
+    return list(texts)
+
+
+class ExplanationTextData:
+    """Explanation texts for language-model pretraining: each item is one text, trained as `text + <|endoftext|>`.
+
+    Args:
+        texts (`list[str]`): the texts.
+        tokenizer: GPT-2-style tokenizer.
+        max_length (`int`): token cap per text (EOS included).
+    """
+
+    def __init__(self, texts: list[str], tokenizer, max_length: int = 256):
+        if not texts:
+            raise ValueError("No texts to train the language model on; check data.corpus and data.text_columns.")
+        self.items = texts
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def collate(self, batch: list) -> dict:
+        tok = self.tokenizer
+        # A leading EOS gives the first word a context, as GPT-2's document boundary does.
+        rows = [([tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"])[: self.max_length - 1]
+                + [tok.eos_token_id] for text, _ in batch]
+        length = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), length), tok.eos_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, : len(r)] = torch.tensor(r)
+            labels[i, 1: len(r)] = torch.tensor(r[1:])  # the leading EOS is context, not a target
+            attention_mask[i, : len(r)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def mix_captioning(rows: list[dict], ratio: float | None, seed: int) -> list[dict]:
+    """Explanation rows plus position-captioning rows making up `ratio` of the result (drawn with a seeded generator,
+    with replacement when the corpus has too few). `None` keeps the rows as they are; 0 drops the captioning rows."""
+    if ratio is None:
+        return rows
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"data.caption_ratio must be in [0, 1) or null, got {ratio!r}.")
+    explain = [r for r in rows if r.get("task") is None]
+    captions = [r for r in rows if r.get("task") is not None]
+    wanted = int(round(ratio * len(explain) / (1.0 - ratio)))
+    if wanted and not captions:
+        raise ValueError(f"data.caption_ratio={ratio} asks for position-captioning rows but the data has none; "
+                         "generate the corpus with --caption-rows >= 1 or set data.caption_ratio: 0.")
+    rng = random.Random(seed)
+    if wanted <= len(captions):
+        chosen = rng.sample(captions, wanted)
+    else:
+        chosen = captions + [rng.choice(captions) for _ in range(wanted - len(captions))]
+    return explain + chosen
+
+
+class PairData:
+    """ACD/CLD-format rows for ADIFF training.
+
+    Args:
+        rows (`list[dict]`): rows with `filepath1`, `filepath2`, `input`, `answer`, `tier`, `task`.
+        collator (`AdiffCollator`): prompt choice and audio loading (its `prompt` / `audio` methods and processor).
+        audio_embeds (`dict`, *optional*): `{filepath: FloatTensor (D,)}`; when given, batches carry `audio_embeds`
+            `(B, 2, D)` instead of `input_features` and no audio is read.
+    """
+
+    def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None):
+        if not rows:
+            raise ValueError("No rows to train on after filtering; check data.corpus, data.tiers and the split.")
+        self.items = rows
+        self.collator = collator
+        self.audio_embeds = audio_embeds
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, collator: AdiffCollator, tiers=None, caption_ratio=None, seed: int = 0,
+                 max_rows: int | None = None) -> "PairData":
+        dataset = load_csv(path)
+        rows = dataset.to_list()
+        if tiers is not None:
+            rows = [r for r in rows if r["tier"] in tiers or r["task"] is not None]
+        rows = mix_captioning(rows, caption_ratio, seed)
+        if max_rows is not None:
+            rows = rows[:max_rows]
+        return cls(rows, collator)
+
+    def filepaths(self) -> list[str]:
+        return sorted({r[k] for r in self.items for k in ("filepath1", "filepath2")})
+
+    def collate(self, batch: list) -> dict:
+        """Training collators (`collator.training`) draw paraphrases and crops; evaluation ones use canonical prompts."""
+        rows = [item for item, _ in batch]
+        rng = random.Random(batch[0][1])
+        prompts = [self.collator.prompt(row, rng) for row in rows]
+        processor = self.collator.processor
+        if self.audio_embeds is None:
+            audio = [(self.collator.audio(row, 1), self.collator.audio(row, 2)) for row in rows]
+            return dict(processor(audio=audio, text=prompts, answers=[r["answer"] for r in rows],
+                                  training=self.collator.training, rng=rng))
+        prompt_ids, prompt_mask = processor.encode_prompts(prompts)
+        embeds = torch.stack([torch.stack((self.audio_embeds[r["filepath1"]], self.audio_embeds[r["filepath2"]]))
+                              for r in rows])  # (B, 2, D)
+        return {"audio_embeds": embeds, "prompt_input_ids": prompt_ids, "prompt_attention_mask": prompt_mask,
+                "labels": processor.encode_answers([r["answer"] for r in rows])}
+
+
+__all__ = ["ClipTaggingData", "ExplanationTextData", "PairData", "mix_captioning", "read_texts", "split_file"]

@@ -1,0 +1,352 @@
+"""The four training stages: what each builds, freezes, trains on, computes its loss from and saves.
+
+- `tagger` (stage 1a): HTSAT + event head as a multi-label tagger on labelled clips. `init.pretrained` (a folder or
+  Hub id of a `ClapAudioModel`/CLAP checkpoint) skips training and exports that encoder instead.
+- `lm` (stage 1b): GPT-2 as a language model on explanation text. `init.pretrained` (e.g. `gpt2`) skips training and
+  exports that model and its tokenizer instead.
+- `grounding` (stage 2): ADIFF assembled from the two towers (`init.audio_encoder`, `init.language_model`) or loaded
+  from `init.from_pretrained`; encoder and LM frozen; projection, mappers, prompt mapper and cross-projection trained;
+  clip embeddings cached on disk.
+- `finetune` (stage 3): ADIFF from `init.from_pretrained`; the LM trained as well (the encoder too with
+  `trainable: [..., audio_encoder]`, which turns the embedding cache off).
+
+Every stage's `loss(model, batch)` returns `(mean loss, number of loss terms)`: the loop weights by the count, so
+N-process training computes exactly the single-process global-batch loss.
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import ClapAudioConfig, GPT2Config, GPT2LMHeadModel
+
+from modeling_adiff import AdiffForConditionalGeneration
+from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffProcessor
+
+from .data import AdiffCollator
+from .embedding_cache import EmbeddingCache
+from .recipe import Recipe
+from .stage_data import ClipTaggingData, ExplanationTextData, PairData, read_texts, split_file
+from .tagger import AdiffAudioTagger
+from .towers import build_adiff, build_processor, load_audio_encoder, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+# Trainable groups of an ADIFF model -> its submodules (the LM head is tied to the LM's input embeddings).
+ADIFF_GROUPS = {
+    "audio_encoder": ("model.audio_encoder",),
+    "event_head": ("model.event_head",),
+    "projection": ("model.audio_projection",),
+    "mappers": ("model.audio_mapper_1", "model.audio_mapper_2"),
+    "prompt_mapper": ("model.prompt_mapper",),
+    "cross_projection": ("model.cross_projection",),
+    "language_model": ("model.language_model", "lm_head"),
+}
+GROUNDING_TRAINABLE = ("projection", "mappers", "prompt_mapper", "cross_projection")
+DEFAULT_TRAINABLE = {"grounding": GROUNDING_TRAINABLE, "finetune": GROUNDING_TRAINABLE + ("language_model",)}
+
+
+def _split(recipe: Recipe, name: str, default: str) -> str:
+    return recipe.data.get(name, default)
+
+
+def _corpus(recipe: Recipe) -> Path:
+    corpus = recipe.data.get("corpus")
+    if not corpus:
+        raise ValueError(f"Recipe for stage {recipe.stage!r} needs data.corpus (a corpus folder with <split>.csv).")
+    return Path(corpus)
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Macro mean average precision over the classes that have at least one positive."""
+    precisions = []
+    for column in range(targets.shape[1]):
+        positives = targets[:, column] > 0.5
+        if not positives.any():
+            continue
+        order = scores[:, column].argsort(descending=True)
+        hits = positives[order].float()
+        precision_at = hits.cumsum(0) / torch.arange(1, len(hits) + 1)
+        precisions.append(float((precision_at * hits).sum() / hits.sum()))
+    return sum(precisions) / len(precisions) if precisions else float("nan")
+
+
+class Stage:
+    """Base class: one stage of the recipe. Subclasses fill in model, data, loss and export."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+
+    @property
+    def pretrained_only(self) -> bool:
+        """True when the stage only exports `init.pretrained` instead of training."""
+        return False
+
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def set_train_mode(self, model: torch.nn.Module) -> None:
+        model.train()
+
+    def build_data(self, model, accelerator) -> tuple:
+        raise NotImplementedError
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def eval_extras(self, model, eval_data, accelerator) -> dict:
+        """Extra evaluation: metrics and generated samples (main process gets a `samples` list)."""
+        return {}
+
+    def save_final(self, model, folder: Path, accelerator) -> None:
+        raise NotImplementedError
+
+
+class TaggerStage(Stage):
+    """Stage 1a: the HTSAT encoder trained as a multi-label event tagger."""
+
+    @property
+    def pretrained_only(self) -> bool:
+        return bool(self.recipe.init.get("pretrained"))
+
+    def build_model(self):
+        if self.pretrained_only:
+            return load_audio_encoder(self.recipe.init["pretrained"])
+        self.feature_extractor = AdiffFeatureExtractor()
+        corpus = _corpus(self.recipe)
+        self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
+                                           self.feature_extractor, training=True)
+        audio = dict(self.recipe.model.get("audio_config", {}))
+        audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
+        return AdiffAudioTagger(ClapAudioConfig(**audio), self.train_clips.label_names)
+
+    def build_data(self, model, accelerator):
+        eval_split = self.recipe.data.get("eval_split", "validation")
+        eval_data = None
+        if eval_split:
+            eval_data = ClipTaggingData(split_file(_corpus(self.recipe), eval_split, "_clips.csv"),
+                                        self.feature_extractor, training=False,
+                                        label_names=self.train_clips.label_names)
+        return self.train_clips, eval_data
+
+    def loss(self, model, batch):
+        return model(**batch).loss, torch.tensor(batch["labels"].shape[0], device=batch["labels"].device)
+
+    @torch.no_grad()
+    def eval_extras(self, model, eval_data, accelerator):
+        if eval_data is None:
+            return {}
+        limit = self.recipe.eval.max_batches
+        size = self.recipe.train.eval_batch_size or self.recipe.train.batch_size
+        scores, targets = [], []
+        for start in range(0, len(eval_data), size):
+            if limit is not None and start // size >= limit:
+                break
+            batch = eval_data.collate([(item, 0) for item in eval_data.items[start:start + size]])
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            scores.append(model(input_features=batch["input_features"]).logits.float().cpu())
+            targets.append(batch["labels"].cpu())
+        return {"eval/mAP": mean_average_precision(torch.cat(scores), torch.cat(targets))}
+
+    def save_final(self, model, folder, accelerator):
+        model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
+
+
+class LanguageModelStage(Stage):
+    """Stage 1b: GPT-2 trained as a language model on explanation text."""
+
+    @property
+    def pretrained_only(self) -> bool:
+        return bool(self.recipe.init.get("pretrained"))
+
+    def build_model(self):
+        init = self.recipe.init
+        source = init.get("tokenizer") or init.get("pretrained")
+        if not source:
+            raise ValueError("Stage 'lm' needs init.tokenizer (a tokenizer folder, e.g. from `python -m "
+                             "training.tokenizer`) or init.pretrained (a GPT-2 folder or Hub id).")
+        self.tokenizer = load_tokenizer(source)
+        if self.pretrained_only:
+            return GPT2LMHeadModel.from_pretrained(str(init["pretrained"]))
+        text = dict(self.recipe.model.get("text_config", {}))
+        text.setdefault("vocab_size", len(self.tokenizer))
+        config = GPT2Config(bos_token_id=self.tokenizer.eos_token_id, eos_token_id=self.tokenizer.eos_token_id, **text)
+        return GPT2LMHeadModel(config)
+
+    def build_data(self, model, accelerator):
+        corpus = _corpus(self.recipe)
+        columns = tuple(self.recipe.data.get("text_columns", ("answer",)))
+        max_length = self.recipe.data.get("max_length", model.config.n_positions)
+        train = ExplanationTextData(read_texts([split_file(corpus, _split(self.recipe, "train_split", "train"))],
+                                               columns), self.tokenizer, max_length)
+        eval_split = self.recipe.data.get("eval_split", "validation")
+        eval_data = None
+        if eval_split:
+            eval_data = ExplanationTextData(read_texts([split_file(corpus, eval_split)], columns), self.tokenizer,
+                                            max_length)
+        return train, eval_data
+
+    def loss(self, model, batch):
+        count = (batch["labels"][:, 1:] != -100).sum()  # GPT-2 shifts the labels by one inside its loss
+        return model(**batch).loss, count
+
+    @torch.no_grad()
+    def eval_extras(self, model, eval_data, accelerator):
+        if not accelerator.is_main_process or self.recipe.eval.num_samples < 1:
+            return {}
+        start = torch.full((1, 1), self.tokenizer.eos_token_id, device=accelerator.device)
+        out = accelerator.unwrap_model(model).generate(
+            start, max_new_tokens=self.recipe.eval.max_new_tokens, do_sample=False,
+            pad_token_id=self.tokenizer.eos_token_id)
+        return {"samples": [{"generated": self.tokenizer.decode(out[0, 1:], skip_special_tokens=True).strip()}]}
+
+    def save_final(self, model, folder, accelerator):
+        model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
+        if accelerator.is_main_process:
+            self.tokenizer.save_pretrained(folder)
+
+
+def longest_prompt(tokenizer) -> int:
+    """Tokens of the longest canonical or paraphrased prompt, encoded as the processor does (`prompt + " " + EOS`)."""
+    return max(len(tokenizer(f"{text} {tokenizer.eos_token}", add_special_tokens=False)["input_ids"])
+               for texts in PROMPT_PARAPHRASES.values() for text in texts)
+
+
+def resolve_prompt_length(settings: dict, tokenizer) -> None:
+    """`prompt_length: auto` (and `clip_length: auto`, which the config ties to it) -> the longest prompt's length, so
+    no training paraphrase is ever cut."""
+    if settings.get("prompt_length") == "auto" or settings.get("clip_length") == "auto":
+        length = longest_prompt(tokenizer)
+        for key in ("prompt_length", "clip_length"):
+            if settings.get(key, "auto") == "auto":
+                settings[key] = length
+        logger.info("prompt_length = clip_length = %d (longest prompt paraphrase, EOS included)", length)
+
+
+class AdiffStage(Stage):
+    """Stages 2 and 3: the ADIFF model trained on audio pairs."""
+
+    def trainable_groups(self) -> tuple:
+        groups = tuple(self.recipe.model.get("trainable", DEFAULT_TRAINABLE[self.recipe.stage]))
+        unknown = sorted(set(groups) - set(ADIFF_GROUPS))
+        if unknown:
+            raise ValueError(f"model.trainable has unknown group(s) {unknown}; valid groups: {sorted(ADIFF_GROUPS)}.")
+        return groups
+
+    def build_model(self):
+        init = self.recipe.init
+        settings = {k: v for k, v in self.recipe.model.items() if k != "trainable"}
+        if init.get("from_pretrained"):
+            source = Path(init["from_pretrained"])
+            model = AdiffForConditionalGeneration.from_pretrained(str(source))
+            self.processor = AdiffProcessor.from_pretrained(str(source))
+            self.tokenizer = self.processor.tokenizer
+            if settings:
+                logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings), source)
+        else:
+            if not init.get("audio_encoder") or not init.get("language_model"):
+                raise ValueError(f"Stage {self.recipe.stage!r} needs init.from_pretrained (an ADIFF folder) or both "
+                                 "init.audio_encoder and init.language_model (stage-1 folders or Hub ids).")
+            self.tokenizer = load_tokenizer(init.get("tokenizer") or init["language_model"])
+            resolve_prompt_length(settings, self.tokenizer)
+            model = build_adiff(self.tokenizer, settings, init["audio_encoder"], init["language_model"])
+            self.processor = build_processor(self.tokenizer, model.config,
+                                             self.recipe.data.get("max_answer_length", 256))
+        groups = self.trainable_groups()
+        model.requires_grad_(False)
+        modules = dict(model.named_modules())
+        self.frozen = []
+        for group, names in ADIFF_GROUPS.items():
+            for name in names:
+                module = modules.get(name)
+                if module is None:
+                    continue
+                if group in groups:
+                    module.requires_grad_(True)
+                else:
+                    self.frozen.append(name)
+        if "language_model" not in groups and model.config.tie_word_embeddings:
+            model.lm_head.requires_grad_(False)
+        self.cache_embeddings = bool(self.recipe.data.get("cache_embeddings", True)) and "audio_encoder" not in groups
+        if self.recipe.train.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        return model
+
+    def set_train_mode(self, model):
+        """Trained modules in train mode; frozen towers in eval mode (no dropout in what does not learn)."""
+        model.train()
+        modules = dict(accelerator_unwrap(model).named_modules())
+        for name in self.frozen:
+            modules[name].eval()
+
+    def build_data(self, model, accelerator):
+        corpus = _corpus(self.recipe)
+        data, seed = self.recipe.data, self.recipe.train.seed
+        train = PairData.from_csv(split_file(corpus, _split(self.recipe, "train_split", "train")),
+                                  AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
+                                  caption_ratio=data.get("caption_ratio"), seed=seed,
+                                  max_rows=data.get("max_train_rows"))
+        eval_data = None
+        eval_split = data.get("eval_split", "validation")
+        if eval_split:
+            eval_data = PairData.from_csv(split_file(corpus, eval_split),
+                                          AdiffCollator(self.processor, training=False), tiers=data.get("tiers"),
+                                          caption_ratio=None,
+                                          max_rows=data.get("max_eval_rows"))
+        if self.cache_embeddings:
+            encoder = accelerator_unwrap(model).model.audio_encoder
+            cache_dir = data.get("embedding_cache") or str(Path(self.recipe.output_dir) / "embedding_cache")
+            cache = EmbeddingCache(cache_dir, encoder, self.processor.feature_extractor,
+                                   batch_size=data.get("embedding_batch_size", 16))
+            paths = train.filepaths() + (eval_data.filepaths() if eval_data else [])
+            table = cache.embed_files(paths, accelerator)
+            train.audio_embeds = table
+            if eval_data:
+                eval_data.audio_embeds = table
+        return train, eval_data
+
+    def loss(self, model, batch):
+        return model(**batch).loss, (batch["labels"] != -100).sum()
+
+    @torch.no_grad()
+    def eval_extras(self, model, eval_data, accelerator):
+        settings = self.recipe.eval
+        if eval_data is None or settings.num_samples < 1 or not accelerator.is_main_process:
+            return {}
+        rows = [r for r in eval_data.items if r.get("task") is None][: settings.num_samples]
+        batch = eval_data.collate([(row, 0) for row in rows])
+        batch = {k: v.to(accelerator.device) for k, v in batch.items() if k != "labels"}
+        unwrapped = accelerator_unwrap(model)
+        generated = unwrapped.generate(**batch, max_new_tokens=settings.max_new_tokens, do_sample=False)
+        predictions = self.processor.batch_decode(generated)
+        samples = [{"prompt": r["input"], "reference": r["answer"], "generated": p} for r, p in zip(rows, predictions)]
+        metrics = {"samples": samples}
+        if settings.evaluator:
+            from .periodic_eval import run_evaluator
+
+            metrics.update(run_evaluator(settings.evaluator, predictions, [r["answer"] for r in rows], rows))
+        return metrics
+
+    def save_final(self, model, folder, accelerator):
+        model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
+        if accelerator.is_main_process:
+            self.processor.save_pretrained(folder)
+
+
+def accelerator_unwrap(model):
+    """The bare model inside a DDP / compiled wrapper."""
+    while hasattr(model, "module"):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
+STAGE_CLASSES = {"tagger": TaggerStage, "lm": LanguageModelStage, "grounding": AdiffStage, "finetune": AdiffStage}
+
+
+def build_stage(recipe: Recipe) -> Stage:
+    return STAGE_CLASSES[recipe.stage](recipe)
+
+
+__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
+           "STAGE_CLASSES", "build_stage", "mean_average_precision", "accelerator_unwrap", "longest_prompt",
+           "resolve_prompt_length"]

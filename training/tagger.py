@@ -1,0 +1,93 @@
+"""Stage 1a model: the HTSAT encoder (`ClapAudioModel`) with its TSCAM event head, trained as a multi-label sound-event
+tagger. Its `save_pretrained` folder is a plain `ClapAudioModel` folder (so stage 2 loads the encoder with
+`ClapAudioModel.from_pretrained`, exactly like a Hub CLAP/HTSAT checkpoint) plus the head and its class names."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+from transformers import ClapAudioConfig, ClapAudioModel
+from transformers.modeling_outputs import ModelOutput
+
+from modeling_adiff.event_head import AdiffEventHead
+
+HEAD_WEIGHTS = "event_head.safetensors"
+LABELS_FILE = "event_labels.json"
+
+
+@dataclass
+class TaggerOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor`, *optional*): mean binary cross-entropy over classes and clips.
+        logits (`torch.FloatTensor` of shape `(batch_size, num_classes)`): clip-level event logits.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+
+
+class AdiffAudioTagger(nn.Module):
+    """HTSAT + TSCAM head for multi-label tagging.
+
+    Args:
+        config (`ClapAudioConfig`): the encoder.
+        labels (`list[str]`): class names; the head has one output per name.
+        encoder (`ClapAudioModel`, *optional*): an existing encoder (e.g. from `from_pretrained`); built from `config`
+            when omitted.
+
+    Shapes: `input_features` `(B, frames, mels)` or `(B, 1, frames, mels)`, `labels` `(B, num_classes)` in {0, 1}.
+    """
+
+    def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None):
+        super().__init__()
+        if not labels:
+            raise ValueError("AdiffAudioTagger needs at least one class name in `labels`.")
+        self.config = config
+        self.labels = list(labels)
+        self.encoder = encoder if encoder is not None else ClapAudioModel(config)
+        self.event_head = AdiffEventHead(config, len(self.labels))
+
+    def forward(self, input_features: torch.Tensor, labels: torch.Tensor | None = None) -> TaggerOutput:
+        if input_features.dim() == 3:
+            input_features = input_features.unsqueeze(1)  # (B, 1, frames, mels)
+        hidden = self.encoder(input_features=input_features).last_hidden_state  # (B, C, F', T')
+        logits = self.event_head(hidden).logits  # (B, classes)
+        loss = None
+        if labels is not None:
+            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return TaggerOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder: str | Path, **kwargs) -> None:
+        folder = Path(folder)
+        self.encoder.save_pretrained(folder, **kwargs)
+        if kwargs.get("is_main_process", True):
+            save_file({k: v.contiguous() for k, v in self.event_head.state_dict().items()}, str(folder / HEAD_WEIGHTS))
+            (folder / LABELS_FILE).write_text(json.dumps(self.labels, indent=1), encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "AdiffAudioTagger":
+        """Loads a tagger folder written by `save_pretrained` (encoder, head and class names)."""
+        folder = Path(folder)
+        if not (folder / LABELS_FILE).is_file():
+            raise FileNotFoundError(f"{folder} has no {LABELS_FILE}; it is not a tagger folder from stage 1a. A plain "
+                                    "encoder folder loads with ClapAudioModel.from_pretrained.")
+        encoder = ClapAudioModel.from_pretrained(folder)
+        tagger = cls(encoder.config, json.loads((folder / LABELS_FILE).read_text(encoding="utf-8")), encoder=encoder)
+        tagger.event_head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)))
+        return tagger
+
+
+def read_event_head(folder: str | Path) -> tuple[list[str], dict] | None:
+    """`(class names, head state dict)` of a tagger folder, or None for a plain encoder folder."""
+    folder = Path(folder)
+    if not (folder / LABELS_FILE).is_file():
+        return None
+    return json.loads((folder / LABELS_FILE).read_text(encoding="utf-8")), load_file(str(folder / HEAD_WEIGHTS))
+
+
+__all__ = ["AdiffAudioTagger", "TaggerOutput", "read_event_head", "HEAD_WEIGHTS", "LABELS_FILE"]

@@ -1,0 +1,86 @@
+"""Assembling ADIFF from its towers: an HTSAT encoder folder (stage 1a output or a Hub CLAP/HTSAT checkpoint), a GPT-2
+folder (stage 1b output or `gpt2`) and a tokenizer; plus the processor a final folder ships with."""
+
+import logging
+from pathlib import Path
+
+from transformers import AutoModel, AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config
+
+from configuration_adiff import AdiffConfig
+from modeling_adiff import AdiffForConditionalGeneration
+from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
+
+from .tagger import read_event_head
+
+logger = logging.getLogger(__name__)
+
+
+def load_tokenizer(source: str | Path):
+    """A GPT-2-style tokenizer from a folder (or Hub id); it must define an EOS and a pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"The tokenizer from {source} has no eos_token; ADIFF needs <|endoftext|> as EOS and separator.")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = "!"  # the official prompt padding token
+    return tokenizer
+
+
+def load_audio_encoder(source: str | Path) -> ClapAudioModel:
+    """`ClapAudioModel.from_pretrained(source)`: a stage-1a tagger folder, any saved `ClapAudioModel`, or a Hub id."""
+    return ClapAudioModel.from_pretrained(str(source))
+
+
+def load_language_model(source: str | Path):
+    """The headless GPT-2 (`AutoModel.from_pretrained`) of a stage-1b folder, a saved GPT-2 or a Hub id (`gpt2`)."""
+    return AutoModel.from_pretrained(str(source))
+
+
+def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | None = None,
+                language_model: str | Path | None = None) -> AdiffForConditionalGeneration:
+    """A fresh ADIFF model whose towers are loaded from `audio_encoder` / `language_model` (or built from
+    `model_settings["audio_config"]` / `["text_config"]` when a source is None), with the event head of a stage-1a
+    tagger folder when the model has one. `model_settings` holds the remaining `AdiffConfig` fields."""
+    settings = dict(model_settings)
+    encoder = load_audio_encoder(audio_encoder) if audio_encoder else None
+    lm = load_language_model(language_model) if language_model else None
+    audio_config = encoder.config if encoder is not None else ClapAudioConfig(**settings.pop("audio_config", {}))
+    settings.pop("audio_config", None)
+    if lm is not None:
+        text_config = lm.config
+        settings.pop("text_config", None)
+    else:
+        text_kwargs = dict(settings.pop("text_config", {}))
+        text_kwargs.setdefault("vocab_size", len(tokenizer))
+        text_config = GPT2Config(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, **text_kwargs)
+    if text_config.vocab_size < len(tokenizer):
+        raise ValueError(f"The language model has vocab_size {text_config.vocab_size} but the tokenizer has "
+                         f"{len(tokenizer)} tokens; train the LM with this tokenizer (stage 1b) or pass its tokenizer.")
+    head = read_event_head(audio_encoder) if audio_encoder else None
+    if head is not None:
+        settings.setdefault("num_event_classes", len(head[0]))
+        settings.setdefault("event_labels", head[0])
+    settings.setdefault("num_event_classes", 0)
+    config = AdiffConfig(audio_config=audio_config.to_dict(), text_config=text_config.to_dict(),
+                         separator_token_id=tokenizer.eos_token_id, **settings)
+    model = AdiffForConditionalGeneration(config)
+    if encoder is not None:
+        model.model.audio_encoder.load_state_dict(encoder.state_dict())
+    if lm is not None:
+        model.model.language_model.load_state_dict(lm.state_dict())
+    event_head = getattr(model.model, "event_head", None)
+    if head is not None and event_head is not None:
+        event_head.load_state_dict(head[1])
+    model.tie_weights()
+    logger.info("Built ADIFF (%.2f M parameters) from encoder=%s, language model=%s",
+                model.num_parameters() / 1e6, audio_encoder or "config", language_model or "config")
+    return model
+
+
+def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256,
+                    feature_extractor: AdiffFeatureExtractor | None = None) -> AdiffProcessor:
+    """The processor saved next to the model (prompt length from the config)."""
+    return AdiffProcessor(feature_extractor=feature_extractor or AdiffFeatureExtractor(), tokenizer=tokenizer,
+                          prompt_length=config.prompt_length, max_answer_length=max_answer_length)
+
+
+__all__ = ["load_tokenizer", "load_audio_encoder", "load_language_model", "build_adiff", "build_processor"]
