@@ -49,6 +49,7 @@ def check_sampling_rate(sampling_rate, what: str = "the audio") -> int:
 
 
 FINITE_CHECK_BLOCK = 1 << 20  # samples per block when scanning for NaN/Inf: memory stays O(block), not O(input)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def as_numpy(array) -> np.ndarray:
@@ -60,8 +61,9 @@ def as_numpy(array) -> np.ndarray:
 
 
 def check_samples(array, what: str = "audio") -> None:
-    """Raise `ValueError` for an empty array or NaN/Inf samples and `TypeError` for a dtype that is neither floating
-    point nor integer PCM (int8/16/32, uint8). Never copies the whole array: long inputs are scanned in blocks."""
+    """Raise `ValueError` for an empty array, NaN/Inf samples or samples beyond float32's range, and `TypeError` for a
+    dtype that is neither floating point nor integer PCM (int8/16/32, uint8). Never copies the whole array: long
+    inputs are scanned in blocks."""
     array = as_numpy(array)
     if array.size == 0:
         raise ValueError(f"{what} is empty (shape {array.shape}); give at least one sample.")
@@ -72,10 +74,17 @@ def check_samples(array, what: str = "audio") -> None:
         raise TypeError(
             f"{what} has dtype {array.dtype}; expected floating point samples or integer PCM (int8, int16, int32, "
             "uint8). Convert it, e.g. `array.astype(np.float32) / 32768` for 16-bit PCM stored in a wider integer.")
-    bad = sum(int((~np.isfinite(array[..., start:start + FINITE_CHECK_BLOCK])).sum())
-              for start in range(0, array.shape[-1], FINITE_CHECK_BLOCK))
+    bad, peak = 0, 0.0
+    for start in range(0, array.shape[-1], FINITE_CHECK_BLOCK):
+        block = array[..., start:start + FINITE_CHECK_BLOCK]
+        bad += int(np.count_nonzero(~np.isfinite(block)))
+        if not bad and array.dtype.itemsize > 4:  # only floats wider than float32 can exceed its range
+            peak = max(peak, float(np.abs(block).max()))
     if bad:
         raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before processing.")
+    if peak > FLOAT32_MAX:  # e.g. float64 samples of 1e300
+        raise ValueError(f"{what} has samples beyond float32's range (peak {peak:.3g}); float audio is expected in "
+                         "[-1, 1]. Rescale it, e.g. `array / np.abs(array).max()`.")
 
 
 def to_float32(array, what: str = "audio") -> np.ndarray:
@@ -89,13 +98,7 @@ def to_float32(array, what: str = "audio") -> np.ndarray:
     if array.dtype in _PCM_SCALES:
         offset, scale = _PCM_SCALES[array.dtype]
         return ((array.astype(np.float64) - offset) / scale).astype(np.float32)
-    with np.errstate(over="ignore"):  # an overflow is reported below, with the fix
-        converted = array.astype(np.float32, copy=False)
-    if converted is not array and not np.isfinite(converted).all():  # e.g. float64 samples of 1e300
-        peak = float(np.abs(array).max())
-        raise ValueError(f"{what} has samples beyond float32's range (peak {peak:.3g}); float audio is expected in "
-                         "[-1, 1]. Rescale it, e.g. `array / np.abs(array).max()`.")
-    return converted
+    return array.astype(np.float32, copy=False)
 
 
 def channels_first(array: np.ndarray, what: str = "audio") -> np.ndarray:
@@ -120,7 +123,8 @@ def channels_first(array: np.ndarray, what: str = "audio") -> np.ndarray:
 def checked_channels_first(array, what: str = "audio") -> np.ndarray:
     """Validate a waveform's layout, size, dtype and values (see `channels_first` and `check_samples`) without copying
     it, and return it as a `(channels, samples)` view."""
-    audio = channels_first(as_numpy(array), what=what)
+    array = as_numpy(array)
+    audio = channels_first(array, what=what) if array.size else array  # an empty array is reported in its own shape
     check_samples(audio, what=what)
     return audio
 

@@ -20,6 +20,8 @@ IGNORE_INDEX = -100
 _FILE_LIKE = (str, Path, bytes, bytearray, dict)
 _CALL_KWARGS = ("audio", "text", "tier", "task", "sampling_rate", "answers", "text_target", "return_tensors",
                 "truncation", "training", "rng")
+# Names from neighbouring APIs (the pipeline's prompt=, a model's labels=) that difflib would not match.
+_CALL_ALIASES = {"prompt": "text", "prompts": "text", "sr": "sampling_rate", "labels": "answers", "targets": "answers"}
 
 
 class AdiffProcessor(ProcessorMixin):
@@ -199,7 +201,7 @@ class AdiffProcessor(ProcessorMixin):
             `BatchFeature` with `input_features` `(B, 2, frames, mels)`, `prompt_input_ids` and
             `prompt_attention_mask` `(B, prompt_length)`, and `labels` `(B, L)` when answers are given.
         """
-        reject_unknown_kwargs("AdiffProcessor", kwargs, _CALL_KWARGS)
+        reject_unknown_kwargs("AdiffProcessor", kwargs, _CALL_KWARGS, _CALL_ALIASES)
         if audio is None:
             raise ValueError("audio= is required: a pair (first, second) or a list of pairs.")
         if answers is not None and text_target is not None:
