@@ -1,0 +1,100 @@
+"""Claim extraction: hand-written sentences, free text, and the SynthDiff grammar's own explanations."""
+
+import pytest
+
+from training.evaluation.claims import Claim, difference_claims, extract_claims, swap_claims
+from training.evaluation.facts import fact_accuracy
+from training.synthdiff import EVENT_SYNONYMS, generate_pair
+
+
+def names(text):
+    return sorted(map(str, extract_claims(text)))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Audio 1 is louder than Audio 2.", {Claim("louder", 1)}),
+    ("Audio 2 is quieter than Audio 1.", {Claim("louder", 1)}),
+    ("The second recording is softer.", {Claim("louder", 1)}),
+    ("Audio 2 is more reverberant than Audio 1.", {Claim("more_reverberant", 2)}),
+    ("Audio 1 is noisier than Audio 2.", {Claim("noisier", 1)}),
+    ("Audio 2 plays faster than Audio 1.", {Claim("faster", 2)}),
+    ("Audio 1 is slower than Audio 2.", {Claim("faster", 2)}),
+    ("Audio 2 sounds muffled.", {Claim("timbre", 2, "muffled")}),
+    ("Audio 1 is distorted by clipping.", {Claim("clipped", 1, True)}),
+    ("Audio 1 and Audio 2 are identical.", {Claim("identical")}),
+    ("There is no audible difference between Audio 1 and Audio 2.", {Claim("identical")}),
+])
+def test_single_claims(text, expected):
+    assert extract_claims(text) == frozenset(expected)
+
+
+def test_events_backgrounds_and_absence():
+    text = ("Audio 1 has a siren over rain, while Audio 2 has only wind. "
+            "Audio 2 adds an electronic beep that Audio 1 lacks. Audio 2 is missing the bell heard in Audio 1.")
+    assert extract_claims(text) == {
+        Claim("has_event", 1, "siren"), Claim("background", 1, "rain"), Claim("background", 2, "wind"),
+        Claim("no_events", 2), Claim("has_event", 2, "beep"), Claim("lacks_event", 1, "beep"),
+        Claim("lacks_event", 2, "bell"), Claim("has_event", 1, "bell")}
+
+
+def test_replacement_and_both():
+    claims = extract_claims("The knocking of Audio 1 is replaced by a chime in Audio 2, and both share footsteps.")
+    assert claims == {Claim("has_event", 1, "knocking"), Claim("lacks_event", 2, "knocking"),
+                      Claim("has_event", 2, "bell"), Claim("lacks_event", 1, "bell"),
+                      Claim("has_event", 1, "footsteps"), Claim("has_event", 2, "footsteps")}
+
+
+def test_negation_neither_and_derived_comparatives():
+    assert extract_claims("Neither recording is noisy.") == {Claim("noisy", 1, False), Claim("noisy", 2, False)}
+    assert extract_claims("Audio 1 is not louder than Audio 2.") == frozenset()
+    claims = extract_claims("Audio 1 is echoing while Audio 2 is dry. Audio 2 carries a layer of hiss that Audio 1 "
+                            "does not, Audio 1 being clean.")
+    assert Claim("more_reverberant", 1) in claims and Claim("noisier", 2) in claims
+    assert {Claim("noisy", 2, True), Claim("noisy", 1, False)} <= claims
+
+
+def test_synonyms_and_clip_references():
+    """Every synonym names its class, plurals too, and clip references come in several forms."""
+    for cls, synonyms in EVENT_SYNONYMS.items():
+        for synonym in synonyms:
+            assert Claim("has_event", 2, cls) in extract_claims(f"The second audio features {synonym}.")
+    assert extract_claims("Audio (1) features sirens.") == {Claim("has_event", 1, "siren")}
+    assert extract_claims("In the first clip an engine idles.") == {Claim("has_event", 1, "engine")}
+
+
+def test_free_text_gives_fewer_claims_not_wrong_ones():
+    acd = ("Audio 1 features a constant, high-frequency rattling noise with sharp vibrations, while Audio 2 combines "
+           "a mid-frequency sawing sound with a distant, low-frequency music accompaniment.")
+    assert extract_claims(acd) == frozenset()
+    assert extract_claims("") == frozenset()
+    with pytest.raises(TypeError, match="as a str"):
+        extract_claims(None)
+
+
+def test_swapped_text_gives_swapped_claims():
+    text = "Audio 1 has a siren over rain, while Audio 2 has only wind; Audio 2 is louder and Audio 1 sounds thin."
+    swapped = text.replace("Audio 1", "@").replace("Audio 2", "Audio 1").replace("@", "Audio 2")
+    assert extract_claims(swapped) == swap_claims(extract_claims(text))
+    assert extract_claims(swapped) != extract_claims(text)
+
+
+def test_difference_claims():
+    assert difference_claims(extract_claims("Audio 1 and Audio 2 are identical; both contain rain.")) == frozenset()
+    assert difference_claims(extract_claims("Audio 1 is dry while Audio 2 is dry.")) == frozenset()
+    assert difference_claims(extract_claims("Audio 1 is dry while Audio 2 is echoing.")) >= {Claim("reverb", 1, "dry")}
+    assert difference_claims(extract_claims("Audio 1 has a beep, while Audio 2 has only rain.")) == {
+        Claim("no_events", 2)}
+
+
+def test_grammar_explanations_are_read_exactly():
+    """On the generator's own explanations, no claim is contradicted, and tiers 2 and 3 state every difference."""
+    records = [generate_pair(11, "test", index, sample_rate=8000, seconds=2.0)[2] for index in range(60)]
+    for tier in ("1", "2", "3"):
+        texts = [r["explanations"][tier] for r in records]
+        scores = fact_accuracy([extract_claims(t) for t in texts], records)
+        assert scores["all"].contradicted == 0 and scores["all"].unjudged == 0, tier
+        assert scores["all"].claims > 3 * len(records), tier
+        if tier != "1":
+            assert scores["all"].recall == 1.0, tier
+        swapped = [t.replace("Audio 1", "@").replace("Audio 2", "Audio 1").replace("@", "Audio 2") for t in texts]
+        assert [extract_claims(s) for s in swapped] == [swap_claims(extract_claims(t)) for t in texts]

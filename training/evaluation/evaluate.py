@@ -1,0 +1,272 @@
+"""Evaluate an ADIFF model on an explanation dataset: captioning metrics per tier, fact accuracy against SynthDiff's
+ground truth, and behavioural checks (swap consistency, identity, gain robustness).
+
+`python -m training.evaluation MODEL_DIR DATASET [options]`, or data-parallel on N devices / processes:
+`accelerate launch --num_processes N -m training.evaluation MODEL_DIR DATASET [options]` (same report; on a machine
+without GPUs add `--multi_gpu` to start N CPU processes).
+"""
+
+import argparse
+import logging
+import platform
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from accelerate import PartialState
+
+from modeling_adiff import AdiffForConditionalGeneration
+from modeling_adiff.generation_presets import GENERATION_PRESETS
+from processing_adiff import AdiffProcessor
+
+from .behaviour import gain_robustness, identity_check, swap_consistency
+from .claims import extract_claims
+from .data import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
+from .facts import fact_accuracy
+from .generation import ExplainRequest, distributed_state, explain_pairs
+from .metrics import METRIC_FAMILIES, caption_metrics
+from .report import ALL_TIERS, EvaluationReport
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GAIN_DB = -6.0  # the gain-robustness check plays both clips 6 dB softer (halves the amplitude)
+BEHAVIOUR_KINDS = ("swap", "identity", "gain")
+
+
+def load_model(model, processor=None, device=None) -> tuple:
+    """`(model, processor)` from a saved model folder, or a model object and its processor, in eval mode on `device`."""
+    if isinstance(model, (str, Path)):
+        folder = Path(model)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder} is not a saved ADIFF model folder (no config.json); pass the folder "
+                                    "written by save_pretrained or a loaded AdiffForConditionalGeneration.")
+        processor = processor if processor is not None else AdiffProcessor.from_pretrained(folder)
+        model = AdiffForConditionalGeneration.from_pretrained(folder)
+    elif processor is None:
+        source = getattr(model, "name_or_path", "")
+        if not source or not Path(source).is_dir():
+            raise ValueError("A model object was given without its processor; pass processor=AdiffProcessor(...) "
+                             "or give the saved model folder instead.")
+        processor = AdiffProcessor.from_pretrained(source)
+    if not hasattr(model, "generate"):
+        raise TypeError(f"Expected an AdiffForConditionalGeneration (or its folder), got a {type(model).__name__}.")
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, processor
+
+
+def _requests(rows, behaviour: bool, behaviour_max_pairs: int | None, gain_db: float) -> tuple:
+    """Explanation requests (rows first, then the behavioural variants) and, per kind, the request index of each row."""
+    requests = [ExplainRequest(r.audio1, r.audio2, r.tier) for r in rows]
+    variants = {kind: {} for kind in BEHAVIOUR_KINDS}
+    if not behaviour:
+        return requests, variants
+    per_tier = {}
+    for position, row in enumerate(rows):
+        if behaviour_max_pairs is not None and per_tier.get(row.tier, 0) >= behaviour_max_pairs:
+            continue
+        per_tier[row.tier] = per_tier.get(row.tier, 0) + 1
+        for kind, request in (("swap", ExplainRequest(row.audio2, row.audio1, row.tier)),
+                              ("identity", ExplainRequest(row.audio1, row.audio1, row.tier)),
+                              ("gain", ExplainRequest(row.audio1, row.audio2, row.tier, gain_db))):
+            variants[kind][position] = len(requests)
+            requests.append(request)
+    return requests, variants
+
+
+def _behaviour(positions: list, texts: list, claims: list, variants: dict) -> dict:
+    swap = [p for p in positions if p in variants["swap"]]
+    if not swap:
+        return {}
+    other = {kind: [variants[kind][p] for p in swap] for kind in BEHAVIOUR_KINDS}
+    return {
+        "swap_consistency": swap_consistency([claims[p] for p in swap], [claims[i] for i in other["swap"]],
+                                             [texts[p] for p in swap], [texts[i] for i in other["swap"]]).as_dict(),
+        "identity": identity_check([claims[i] for i in other["identity"]],
+                                   [texts[i] for i in other["identity"]]).as_dict(),
+        "gain_robustness": gain_robustness([claims[p] for p in swap], [claims[i] for i in other["gain"]],
+                                           [texts[p] for p in swap], [texts[i] for i in other["gain"]]).as_dict(),
+    }
+
+
+def _environment(state: PartialState, seconds: float) -> dict:
+    versions = {}
+    for package in ("torch", "transformers", "accelerate", "pycocoevalcap"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"versions": versions, "python": platform.python_version(), "device": str(state.device),
+            "num_processes": state.num_processes, "java": shutil.which("java"), "seconds": round(seconds, 2)}
+
+
+def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | None = None, audio_root=None,
+                   batch_size: int = 8, preset: str = "greedy", tiers=(1, 2, 3), max_pairs: int | None = None,
+                   behaviour_checks: bool = True, behaviour_max_pairs: int | None = None,
+                   gain_db: float = DEFAULT_GAIN_DB, metrics=METRIC_FAMILIES, max_new_tokens: int | None = None,
+                   seed: int = 0, progress: bool = True) -> EvaluationReport | None:
+    """Evaluate a model; under `accelerate launch` each process explains a shard and the main process scores.
+
+    Args:
+        model_dir_or_model: a saved model folder, or an `AdiffForConditionalGeneration` (then give `processor`, or
+            a model loaded from a folder that holds the processor).
+        dataset: an ACD/CLD-format CSV (or JSONL) path, a SynthDiff corpus folder (with `split`), or a
+            `datasets.Dataset` (see `training.evaluation.data`).
+        processor (`AdiffProcessor`, *optional*): the processor of a model object.
+        split (`str`, *optional*): split of a SynthDiff corpus folder (default `"test"`).
+        audio_root (`str` or `Path`, *optional*): folder the relative audio paths live under (default: the CSV's).
+        batch_size (`int`, defaults to 8): pairs per `generate` call on each process.
+        preset (`str`, defaults to `"greedy"`): decoding preset; `"paper"` is the paper's top-k 3 / top-p 0.8.
+        tiers (iterable of `int`, defaults to `(1, 2, 3)`): tiers to evaluate.
+        max_pairs (`int`, *optional*): evaluate only the first `max_pairs` distinct audio pairs.
+        behaviour_checks (`bool`, defaults to `True`): run the swap, identity and gain checks (three more
+            explanations per checked row).
+        behaviour_max_pairs (`int`, *optional*): check at most this many rows per tier (default: all).
+        gain_db (`float`, defaults to -6): the gain of the gain-robustness check, applied to both clips.
+        metrics (iterable of `str`, defaults to all): captioning metric families (`"bleu"`, `"meteor"`, `"rouge"`,
+            `"cider"`, `"spice"`); the others are reported as not requested.
+        max_new_tokens (`int`, *optional*): overrides each tier's token budget.
+        seed (`int`, defaults to 0): seed of the sampling presets.
+        progress (`bool`, defaults to `True`): progress bar on the main process.
+
+    Returns: the `EvaluationReport` on the main process; `None` on the other processes.
+
+    Example:
+
+    ```python
+    >>> from training.evaluation import evaluate_model
+    >>> report = evaluate_model("adiff-synthdiff", "synthdiff", split="test", max_pairs=200)  # doctest: +SKIP
+    >>> print(report.to_markdown())  # doctest: +SKIP
+    ```
+    """
+    start = time.perf_counter()
+    if preset not in GENERATION_PRESETS:
+        raise ValueError(f"Unknown decoding preset {preset!r}; expected one of {sorted(GENERATION_PRESETS)}.")
+    if behaviour_max_pairs is not None and (isinstance(behaviour_max_pairs, bool) or
+                                            not isinstance(behaviour_max_pairs, int) or behaviour_max_pairs < 1):
+        raise ValueError(f"behaviour_max_pairs must be a positive integer or None, got {behaviour_max_pairs!r}.")
+    state = distributed_state()
+    eval_set = load_eval_set(dataset, split=split, audio_root=audio_root, tiers=tiers, max_pairs=max_pairs)
+    model, processor = load_model(model_dir_or_model, processor, state.device)
+    rows = eval_set.rows
+    requests, variants = _requests(rows, behaviour_checks, behaviour_max_pairs, gain_db)
+    logger.info("Evaluating %d rows (%d explanations) on %d process(es).", len(rows), len(requests),
+                state.num_processes)
+    texts = explain_pairs(model, processor, requests, batch_size=batch_size, preset=preset, seed=seed,
+                          max_new_tokens=max_new_tokens, progress=progress, state=state)
+    if not state.is_main_process:
+        return None
+
+    claims = [extract_claims(text) for text in texts]
+    by_tier = {}
+    for position, row in enumerate(rows):
+        by_tier.setdefault(row.tier, []).append(position)
+    tier_keys = [str(t) for t in sorted(by_tier)]
+    report = EvaluationReport(
+        model=str(model_dir_or_model if isinstance(model_dir_or_model, (str, Path)) else model.name_or_path),
+        dataset=eval_set.name,
+        settings={"preset": preset, "seed": seed, "batch_size": batch_size, "tiers": sorted(by_tier),
+                  "max_pairs": max_pairs, "max_new_tokens": max_new_tokens, "behaviour_checks": behaviour_checks,
+                  "behaviour_max_pairs": behaviour_max_pairs, "gain_db": gain_db, "metrics": list(metrics)},
+        counts={"rows": len(rows), "pairs": len({r.pair for r in rows}),
+                "rows_per_tier": {k: len(by_tier[int(k)]) for k in tier_keys}, "skipped": eval_set.skipped,
+                "explanations_generated": len(requests)},
+    )
+    for key in tier_keys:
+        positions = by_tier[int(key)]
+        report.captioning[key] = caption_metrics([texts[p] for p in positions],
+                                                 [rows[p].reference for p in positions], metrics).as_dict()
+    if eval_set.has_facts:
+        report.facts = {}
+        for key in [*tier_keys, ALL_TIERS]:
+            positions = range(len(rows)) if key == ALL_TIERS else by_tier[int(key)]
+            scores = fact_accuracy([claims[p] for p in positions], [rows[p].facts for p in positions])
+            report.facts[key] = {name: score.as_dict() for name, score in scores.items()}
+    else:
+        report.notes["facts"] = (f"not computed: {eval_set.name} has no SynthDiff facts (a <split>_facts.jsonl next "
+                                 "to the CSV, or a `facts` column)")
+    if behaviour_checks:
+        report.behaviour = {key: _behaviour(by_tier[int(key)], texts, claims, variants) for key in tier_keys}
+        report.behaviour[ALL_TIERS] = _behaviour(list(range(len(rows))), texts, claims, variants)
+    else:
+        report.notes["behaviour"] = "not run (behaviour_checks=False)"
+    for position, row in enumerate(rows):
+        entry = {"row": row.index, "tier": row.tier, "audio1": row.pair[0], "audio2": row.pair[1],
+                 "reference": row.reference, "prediction": texts[position],
+                 "claims": [str(c) for c in sorted(claims[position])]}
+        for kind in BEHAVIOUR_KINDS:
+            if position in variants[kind]:
+                entry[f"{kind}_prediction"] = texts[variants[kind][position]]
+        report.predictions.append(entry)
+    report.environment = _environment(state, time.perf_counter() - start)
+    return report
+
+
+def score_samples(predictions, references, rows=None) -> dict:
+    """Scores of a few generated samples, for periodic evaluation during training (`eval.evaluator:
+    "training.evaluation:score_samples"` in a recipe): BLEU-4, ROUGE-L and CIDEr-D, and, for SynthDiff rows whose
+    facts are found (`data.synthdiff_facts_for`), the fact accuracy and recall over all claims.
+
+    Returns `{name: float}`; metrics that cannot be computed are left out and their reasons logged."""
+    result = caption_metrics(predictions, references, metrics=("bleu", "rouge", "cider"))
+    scores = {name: result.scores[name] for name in ("BLEU-4", "ROUGE-L", "CIDEr-D") if name in result.scores}
+    for name, reason in result.not_computed.items():
+        if name in ("BLEU-4", "ROUGE-L", "CIDEr-D"):
+            logger.warning("score_samples: %s not computed: %s", name, reason)
+    facts = synthdiff_facts_for(rows) if rows else None
+    if facts is not None:
+        overall = fact_accuracy([extract_claims(p) for p in predictions], facts)["all"]
+        scores.update({f"fact_{key}": value for key, value in (("accuracy", overall.precision),
+                                                              ("recall", overall.recall)) if value is not None})
+    return scores
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="saved ADIFF model folder")
+    parser.add_argument("dataset", help="ACD/CLD-format CSV or JSONL file, or a SynthDiff corpus folder")
+    parser.add_argument("--split", default=None, help=f"split of a corpus folder (default {DEFAULT_SPLIT})")
+    parser.add_argument("--audio-root", default=None, help="folder relative audio paths live under (default: the "
+                                                           "CSV's folder)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--preset", default="greedy", choices=sorted(GENERATION_PRESETS),
+                        help="decoding: greedy, or paper (top-k 3 / top-p 0.8 sampling), or beam")
+    parser.add_argument("--tiers", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    parser.add_argument("--max-pairs", type=int, default=None, help="evaluate the first N audio pairs only")
+    parser.add_argument("--no-behaviour", action="store_true", help="skip the swap / identity / gain checks")
+    parser.add_argument("--behaviour-max-pairs", type=int, default=None, help="behavioural checks on at most N rows "
+                                                                              "per tier")
+    parser.add_argument("--gain-db", type=float, default=DEFAULT_GAIN_DB, help="gain of the gain-robustness check")
+    parser.add_argument("--metrics", nargs="+", default=list(METRIC_FAMILIES), choices=METRIC_FAMILIES)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the tiers' token budgets")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", default=None, help="write report.json, report.md, predictions.jsonl and "
+                                                           "model_index.yaml here")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Command line entry point; prints the Markdown report on the main process. Returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    report = evaluate_model(args.model, args.dataset, split=args.split, audio_root=args.audio_root,
+                            batch_size=args.batch_size, preset=args.preset, tiers=tuple(args.tiers),
+                            max_pairs=args.max_pairs, behaviour_checks=not args.no_behaviour,
+                            behaviour_max_pairs=args.behaviour_max_pairs, gain_db=args.gain_db,
+                            metrics=tuple(args.metrics), max_new_tokens=args.max_new_tokens, seed=args.seed,
+                            progress=not args.no_progress)
+    if report is None:
+        return 0
+    if args.output_dir is not None:
+        paths = report.save(args.output_dir)
+        logger.info("Report written: %s", ", ".join(paths.values()))
+    sys.stdout.write(report.to_markdown())
+    return 0
+
+
+__all__ = ["DEFAULT_GAIN_DB", "load_model", "evaluate_model", "score_samples", "build_parser", "main"]

@@ -1,0 +1,202 @@
+"""Fact accuracy: judging an explanation's claims against a SynthDiff pair's ground-truth facts.
+
+For every pair the generator writes exact facts (`<split>_facts.jsonl`): which clip is louder, more reverberant,
+noisier, faster; each clip's timbre, reverberation, noise, clipping, background and sound events; whether the clips are
+identical. Two numbers are computed per fact type (`claims.FACT_TYPES`) and over all types:
+
+- **precision** (the *fact accuracy*): of the claims the texts make that the facts can judge, the fraction that are
+  correct: `correct / (correct + contradicted)`. A claim the facts cannot decide (a louder claim on two unrelated clips
+  whose levels differ by less than the generator's loudness threshold, in the claimed direction; a noisier claim on two
+  noisy clips of similar SNR) is counted as `unjudged` and left out.
+- **recall**: of the differences the facts hold (`checkable_differences`), the fraction the texts state correctly:
+  the claim that states it is present and no claim contradicting it is.
+
+`None` stands for a ratio with a zero denominator (no judged claim, no checkable difference).
+"""
+
+from dataclasses import asdict, dataclass
+
+from training.synthdiff.catalogue import TIMBRES
+
+from .claims import FACT_TYPE_OF_KIND, FACT_TYPES, Claim
+
+NEUTRAL_TIMBRE = TIMBRES[0]  # the unfiltered timbre, which the grammar never names
+_PAIR_KEYS = ("identical", "near_identical", "louder", "loudness_diff_db", "more_reverberant", "noisier", "faster",
+              "timbre_differs", "clipped_differs", "background_differs", "events_only_in_1", "events_only_in_2",
+              "clip1", "clip2")
+_CLIP_KEYS = ("labels", "background", "reverb", "timbre", "noisy", "clipped")
+
+
+def check_facts(facts: dict) -> None:
+    """Raise a `ValueError` naming the missing keys when `facts` is not a SynthDiff pair record."""
+    if not isinstance(facts, dict):
+        raise TypeError(f"Pair facts must be a dict (one line of a SynthDiff <split>_facts.jsonl), got a "
+                        f"{type(facts).__name__}.")
+    missing = [k for k in _PAIR_KEYS if k not in facts]
+    missing += [f"clip{a}.{k}" for a in (1, 2) if isinstance(facts.get(f"clip{a}"), dict)
+                for k in _CLIP_KEYS if k not in facts[f"clip{a}"]]
+    if missing:
+        raise ValueError(f"Pair facts lack {missing}; expected a record of a SynthDiff <split>_facts.jsonl (written by "
+                         "training.synthdiff.generate_corpus). Regenerate the corpus with the current generator.")
+
+
+def judge_claim(claim: Claim, facts: dict) -> bool | None:
+    """`True` if the facts confirm `claim`, `False` if they contradict it, `None` if they cannot decide it."""
+    same = facts["identical"] or facts["near_identical"]
+    kind, audio = claim.kind, claim.audio
+    if kind == "identical":
+        return same
+    if kind == "louder":
+        if facts["louder"] is not None:
+            return facts["louder"] == audio
+        diff = facts["loudness_diff_db"]  # clip 2 minus clip 1, in dB
+        if same or diff == 0 or (diff > 0) != (audio == 2):
+            return False
+        return None  # the claimed clip is louder, but by less than the generator's audibility threshold
+    if kind in ("more_reverberant", "faster"):
+        return facts[kind] == audio
+    if kind == "noisier":
+        if facts["noisier"] is not None:
+            return facts["noisier"] == audio
+        return None if facts["clip1"]["noisy"] and facts["clip2"]["noisy"] else False
+    clip = facts[f"clip{audio}"]
+    if kind in ("reverb", "timbre", "noisy", "clipped", "background"):
+        return clip[kind] == claim.value
+    if kind == "has_event":
+        return claim.value in clip["labels"]
+    if kind == "lacks_event":
+        return claim.value not in clip["labels"]
+    if kind == "no_events":
+        return not clip["labels"]
+    raise ValueError(f"Unknown claim kind {kind!r}; expected one of {sorted(FACT_TYPE_OF_KIND)}.")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference the facts hold, and how a text states it.
+
+    Args:
+        fact_type (`str`): key of `claims.FACT_TYPES`.
+        required (`frozenset[Claim]`): claims that together state the difference.
+        forbidden (`frozenset[Claim]`): claims that contradict it (a text stating both is not counted as stating it).
+    """
+
+    fact_type: str
+    required: frozenset
+    forbidden: frozenset = frozenset()
+
+    def stated_by(self, claims) -> bool:
+        return self.required <= claims and not (self.forbidden & claims)
+
+
+def checkable_differences(facts: dict) -> list:
+    """The differences of a pair a correct explanation can state, as `Difference`s (see the module docstring).
+
+    Identical and practically identical pairs have one: that the clips sound the same."""
+    if facts["identical"] or facts["near_identical"]:
+        return [Difference("identity", frozenset({Claim("identical")}))]
+    out = []
+    for kind, fact_type in (("louder", "loudness"), ("more_reverberant", "reverb"), ("noisier", "noise"),
+                            ("faster", "speed")):
+        audio = facts[kind]
+        if audio is not None:
+            out.append(Difference(fact_type, frozenset({Claim(kind, audio)}), frozenset({Claim(kind, 3 - audio)})))
+    for audio in (1, 2):
+        clip = facts[f"clip{audio}"]
+        if facts["timbre_differs"] and clip["timbre"] != NEUTRAL_TIMBRE:
+            out.append(Difference("timbre", frozenset({Claim("timbre", audio, clip["timbre"])})))
+        if facts["clipped_differs"] and clip["clipped"]:
+            out.append(Difference("clipping", frozenset({Claim("clipped", audio, True)}),
+                                  frozenset({Claim("clipped", audio, False)})))
+        if facts["background_differs"]:
+            out.append(Difference("background", frozenset({Claim("background", audio, clip["background"])})))
+        for cls in facts[f"events_only_in_{audio}"]:
+            out.append(Difference("events", frozenset({Claim("has_event", audio, cls)}),
+                                  frozenset({Claim("has_event", 3 - audio, cls), Claim("lacks_event", audio, cls)})))
+    return out
+
+
+@dataclass
+class FactScore:
+    """Counts behind the fact accuracy of one fact type (or of all types).
+
+    Args:
+        claims (`int`): claims made.
+        correct (`int`): claims the facts confirm.
+        contradicted (`int`): claims the facts contradict.
+        unjudged (`int`): claims the facts cannot decide.
+        differences (`int`): checkable differences in the facts.
+        stated (`int`): differences the texts state correctly.
+    """
+
+    claims: int = 0
+    correct: int = 0
+    contradicted: int = 0
+    unjudged: int = 0
+    differences: int = 0
+    stated: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        judged = self.correct + self.contradicted
+        return self.correct / judged if judged else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.stated / self.differences if self.differences else None
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "precision": self.precision, "recall": self.recall}
+
+
+@dataclass(frozen=True)
+class JudgedClaim:
+    """A claim and its verdict (`True` correct, `False` contradicted, `None` unjudged)."""
+
+    claim: Claim
+    verdict: bool | None
+
+
+def judge_text(claims, facts: dict) -> tuple:
+    """`(judged_claims, differences_stated)` of one explanation: every claim with its verdict, and for every checkable
+    difference of the pair whether the claims state it."""
+    check_facts(facts)
+    claims = frozenset(claims)
+    judged = [JudgedClaim(c, judge_claim(c, facts)) for c in sorted(claims)]
+    stated = [(d, d.stated_by(claims)) for d in checkable_differences(facts)]
+    return judged, stated
+
+
+def fact_accuracy(claim_sets, facts_list) -> dict:
+    """Per-fact-type and overall (`"all"`) `FactScore`s of many explanations.
+
+    Args:
+        claim_sets (iterable of `frozenset[Claim]`): the claims of each explanation (`claims.extract_claims`).
+        facts_list (iterable of `dict`): the facts of the pair each explanation is about, in the same order.
+
+    Returns: `dict` mapping each key of `FACT_TYPES` and `"all"` to a `FactScore`.
+    """
+    scores = {fact_type: FactScore() for fact_type in (*FACT_TYPES, "all")}
+    claim_sets, facts_list = list(claim_sets), list(facts_list)
+    if len(claim_sets) != len(facts_list):
+        raise ValueError(f"Got {len(claim_sets)} claim sets for {len(facts_list)} fact records; give one per text.")
+    for claims, facts in zip(claim_sets, facts_list):
+        judged, stated = judge_text(claims, facts)
+        for item in judged:
+            for score in (scores[FACT_TYPE_OF_KIND[item.claim.kind]], scores["all"]):
+                score.claims += 1
+                if item.verdict is None:
+                    score.unjudged += 1
+                elif item.verdict:
+                    score.correct += 1
+                else:
+                    score.contradicted += 1
+        for difference, ok in stated:
+            for score in (scores[difference.fact_type], scores["all"]):
+                score.differences += 1
+                score.stated += int(ok)
+    return scores
+
+
+__all__ = ["NEUTRAL_TIMBRE", "check_facts", "judge_claim", "Difference", "checkable_differences", "FactScore",
+           "JudgedClaim", "judge_text", "fact_accuracy"]

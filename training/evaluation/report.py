@@ -1,0 +1,195 @@
+"""The evaluation report: JSON, a Markdown summary, and a `model-index` block for the model card."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .claims import FACT_TYPES
+from .metrics import METRIC_NAMES
+
+# Targets of the shipped model on the held-out SynthDiff test split (issue 8).
+TARGETS = {"tier-1 fact accuracy": 0.90, "identity": 0.95, "swap consistency": 0.90}
+ALL_TIERS = "all"
+_NOT_COMPUTED = "n/c"
+
+
+@dataclass
+class EvaluationReport:
+    """Everything one evaluation measured.
+
+    Args:
+        model (`str`): the model folder (or the model's `name_or_path`).
+        dataset (`str`): the evaluated data file or dataset name.
+        settings (`dict`): preset, seed, batch size, tiers, token budget, gain, processes, ...
+        counts (`dict`): rows and pairs evaluated per tier and rows skipped by reason.
+        captioning (`dict`): tier (`"1"`, `"2"`, `"3"`) -> `CaptionScores.as_dict()`.
+        facts (`dict`, *optional*): tier (and `"all"`) -> fact type (and `"all"`) -> `FactScore.as_dict()`; `None`
+            when the dataset has no facts (see `notes["facts"]`).
+        behaviour (`dict`, *optional*): tier (and `"all"`) -> check name -> `BehaviourScore.as_dict()`; `None` when
+            the checks were not run (see `notes["behaviour"]`).
+        predictions (`list[dict]`): per evaluated row: tier, paths, reference, generated text and claims.
+        notes (`dict[str, str]`): why a section is missing, and other remarks.
+        environment (`dict`): library versions and timing.
+    """
+
+    model: str
+    dataset: str
+    settings: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    captioning: dict = field(default_factory=dict)
+    facts: dict | None = None
+    behaviour: dict | None = None
+    predictions: list = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------- summaries
+    def targets(self) -> dict:
+        """The issue's targets: `{name: {"value", "threshold", "met"}}`; `value` is `None` when not measured."""
+        values = {
+            "tier-1 fact accuracy": ((self.facts or {}).get("1") or {}).get("all", {}).get("precision"),
+            "identity": ((self.behaviour or {}).get(ALL_TIERS) or {}).get("identity", {}).get("score"),
+            "swap consistency": ((self.behaviour or {}).get(ALL_TIERS) or {}).get("swap_consistency", {}).get("score"),
+        }
+        return {name: {"value": values[name], "threshold": threshold,
+                       "met": None if values[name] is None else values[name] >= threshold}
+                for name, threshold in TARGETS.items()}
+
+    def to_dict(self, predictions: bool = True) -> dict:
+        out = asdict(self)
+        out["targets"] = self.targets()
+        if not predictions:
+            out.pop("predictions")
+        return out
+
+    def to_json(self, path=None, predictions: bool = True) -> str:
+        text = json.dumps(self.to_dict(predictions), indent=2, ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    # ------------------------------------------------------------------------------------------- markdown
+    def to_markdown(self) -> str:
+        """Tables of the captioning metrics, fact accuracy, behavioural checks and targets, with the reasons of every
+        metric that was not computed."""
+        lines = [f"## Evaluation of `{self.model}`", "",
+                 f"Dataset: `{self.dataset}`; decoding preset `{self.settings.get('preset')}`, seed "
+                 f"{self.settings.get('seed')}; rows per tier: {self.counts.get('rows_per_tier')}.", ""]
+        lines += self._captioning_table()
+        if self.facts is not None:
+            lines += self._facts_table()
+        if self.behaviour is not None:
+            lines += self._behaviour_table()
+        lines += ["### Targets", "", "| target | value | threshold | met |", "|---|---|---|---|"]
+        for name, t in self.targets().items():
+            met = "not measured" if t["met"] is None else ("yes" if t["met"] else "no")
+            lines.append(f"| {name} | {_fmt(t['value'])} | {t['threshold']:.2f} | {met} |")
+        if self.notes:
+            lines += ["", "### Notes", ""] + [f"- {key}: {text}" for key, text in self.notes.items()]
+        return "\n".join(lines) + "\n"
+
+    def _captioning_table(self) -> list:
+        lines = ["### Captioning metrics", "", "| tier | n | " + " | ".join(METRIC_NAMES) + " |",
+                 "|---" * (len(METRIC_NAMES) + 2) + "|"]
+        reasons = {}
+        for tier, result in self.captioning.items():
+            cells = []
+            for name in METRIC_NAMES:
+                if name in result["scores"]:
+                    cells.append(_fmt(result["scores"][name]))
+                else:
+                    reason = result["not_computed"].get(name, "missing")
+                    mark = reasons.setdefault(reason, len(reasons) + 1)
+                    cells.append(f"{_NOT_COMPUTED}[{mark}]")
+            lines.append(f"| {tier} | {result['count']} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += [f"[{mark}] not computed: {reason}" + "  " for reason, mark in reasons.items()]
+        return lines + [""]
+
+    def _facts_table(self) -> list:
+        types = [*FACT_TYPES, "all"]
+        lines = ["### Fact accuracy (precision / recall, claims)", "",
+                 "| tier | " + " | ".join(types) + " |", "|---" * (len(types) + 1) + "|"]
+        for tier, scores in self.facts.items():
+            cells = [f"{_fmt(s['precision'])} / {_fmt(s['recall'])} ({s['claims']})"
+                     for s in (scores[t] for t in types)]
+            lines.append(f"| {tier} | " + " | ".join(cells) + " |")
+        return lines + ["", "Precision: correct / (correct + contradicted) judged claims; recall: stated / checkable "
+                        "differences; `-`: nothing to measure.", ""]
+
+    def _behaviour_table(self) -> list:
+        names = ("swap_consistency", "identity", "gain_robustness")
+        lines = ["### Behavioural checks (score, pairs; vacuous = no claim in either text)", "",
+                 "| tier | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for tier, checks in self.behaviour.items():
+            cells = []
+            for name in names:
+                c = checks.get(name)
+                cells.append("-" if c is None else f"{_fmt(c['score'])} (n={c['total']}, vacuous={c['vacuous']})")
+            lines.append(f"| {tier} | " + " | ".join(cells) + " |")
+        return lines + [""]
+
+    # ------------------------------------------------------------------------------------------- model card
+    def model_index(self, model_name: str | None = None, dataset_name: str | None = None,
+                    dataset_type: str | None = None) -> dict:
+        """A `model-index` entry (Hugging Face model-card metadata) with one result per tier.
+
+        Args:
+            model_name (`str`, *optional*): defaults to the model folder's name.
+            dataset_name (`str`, *optional*): defaults to `<folder>/<file stem>` of the evaluated file.
+            dataset_type (`str`, *optional*): defaults to `dataset_name`.
+
+        Only measured values are listed (the card format has no "not computed"); the JSON and Markdown reports give
+        the reasons for the others."""
+        name = model_name or Path(self.model).name or self.model
+        source = Path(self.dataset)
+        dataset_name = dataset_name or (f"{source.parent.name}/{source.stem}" if source.parent.name else source.stem)
+        results = []
+        for tier, result in self.captioning.items():
+            metrics = [{"type": key.lower(), "name": f"{key} (tier {tier})", "value": round(value, 4)}
+                       for key, value in result["scores"].items()]
+            fact = ((self.facts or {}).get(tier) or {}).get("all", {}).get("precision")
+            if fact is not None:
+                metrics.append({"type": "fact_accuracy", "name": f"Fact accuracy (tier {tier})",
+                                "value": round(fact, 4)})
+            for check, check_name in (("swap_consistency", "Swap consistency"), ("identity", "Identity check"),
+                                      ("gain_robustness", "Gain robustness")):
+                score = ((self.behaviour or {}).get(tier) or {}).get(check, {}).get("score")
+                if score is not None:
+                    metrics.append({"type": check, "name": f"{check_name} (tier {tier})", "value": round(score, 4)})
+            results.append({
+                "task": {"type": "audio-difference", "name": "Audio difference explanation"},
+                "dataset": {"name": f"{dataset_name} (tier {tier})", "type": dataset_type or dataset_name,
+                            "config": f"tier{tier}"},
+                "metrics": metrics,
+            })
+        return {"model-index": [{"name": name, "results": results}]}
+
+    def model_index_yaml(self, model_name: str | None = None, dataset_name: str | None = None,
+                         dataset_type: str | None = None) -> str:
+        """`model_index` as the YAML block of a model card's front matter."""
+        return yaml.safe_dump(self.model_index(model_name, dataset_name, dataset_type), sort_keys=False)
+
+    def save(self, out_dir) -> dict:
+        """Write `report.json` (without predictions), `predictions.jsonl`, `report.md` and `model_index.yaml` to
+        `out_dir`; return the paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"json": out_dir / "report.json", "predictions": out_dir / "predictions.jsonl",
+                 "markdown": out_dir / "report.md", "model_index": out_dir / "model_index.yaml"}
+        self.to_json(paths["json"], predictions=False)
+        with open(paths["predictions"], "w", encoding="utf-8") as f:
+            for row in self.predictions:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        paths["markdown"].write_text(self.to_markdown(), encoding="utf-8")
+        paths["model_index"].write_text(self.model_index_yaml(), encoding="utf-8")
+        return {key: str(path) for key, path in paths.items()}
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+__all__ = ["EvaluationReport", "TARGETS", "ALL_TIERS"]
