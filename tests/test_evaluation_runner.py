@@ -9,11 +9,13 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 from datasets import Dataset
 
-from conftest import REPO_ROOT
-from tiny_adiff_model import save_tiny_model
+from conftest import REPO_ROOT, build_tiny_config
+from modeling_adiff import AdiffForConditionalGeneration
+from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
 from training.data import AudioFilesError, load_csv
 from training.evaluation import evaluate_model, load_eval_set, score_samples
 from training.evaluation.generation import ExplainRequest, plan_batches
@@ -26,8 +28,13 @@ SETTINGS = dict(tiers=(1, 2), batch_size=2, preset="paper", seed=3, max_new_toke
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+def model_dir(tmp_path_factory, tiny_tokenizer):
+    folder = tmp_path_factory.mktemp("tiny_model")
+    config = build_tiny_config(tiny_tokenizer)
+    torch.manual_seed(0)
+    AdiffForConditionalGeneration(config).save_pretrained(folder)
+    AdiffProcessor(AdiffFeatureExtractor(), tiny_tokenizer, prompt_length=config.prompt_length).save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
