@@ -1,0 +1,82 @@
+"""adiff.plot: the difference view points at where two clips differ, and the figure has the promised panels."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+import adiff  # noqa: F401  (registers the task)
+from adiff.plot import DPI, FIGSIZE, compute_difference_view, plot_difference
+from tiny_adiff_model import save_tiny_model, tone_and_burst
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return pipeline("audio-difference", model=str(save_tiny_model(tmp_path_factory.mktemp("tiny"))), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pipe_without_events(tmp_path_factory):
+    folder = save_tiny_model(tmp_path_factory.mktemp("tiny_no_events"), num_event_classes=0)
+    return pipeline("audio-difference", model=str(folder), device="cpu")
+
+
+def view_of(pipe, first, second):
+    features = pipe.preprocess((first, second))["input_features"]
+    return compute_difference_view(pipe.model, features, pipe.processor.feature_extractor.max_length_s)
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG file"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_distance_peaks_where_the_clips_differ(pipe):
+    tone, burst = tone_and_burst(burst=(4.0, 6.0))
+    view = view_of(pipe, tone, burst)
+    assert view.log_mels.shape == (2, 1001, 64) and view.seconds == 10.0
+    assert view.distance.shape == (32,)  # HTSAT's final token grid: 32 time steps over 10 s
+    start, end = view.most_different()
+    assert 3.5 <= start and end <= 6.5, (start, end)
+    times = (np.arange(32) + 0.5) * 10.0 / 32
+    inside = (times > 4.0) & (times < 6.0)
+    assert view.distance[inside].min() > 10 * view.distance[~inside & ((times < 3.5) | (times > 6.5))].max()
+    same = view_of(pipe, tone, tone)
+    assert np.abs(same.distance).max() < 1e-5
+
+
+def test_event_probabilities_only_with_an_event_head(pipe, pipe_without_events):
+    tone, burst = tone_and_burst()
+    view = view_of(pipe, tone, burst)
+    features = pipe.preprocess((tone, burst))["input_features"]
+    expected = pipe.model.model.get_audio_events(features).frame_probs[0]
+    np.testing.assert_allclose(view.event_probs, expected.detach().numpy(), atol=1e-6)
+    assert view.event_labels == [f"class {index}" for index in range(5)]
+    assert view_of(pipe_without_events, tone, burst).event_probs is None
+
+
+def test_figure_has_spectrograms_strip_events_and_caption(pipe, pipe_without_events, tmp_path):
+    tone, burst = tone_and_burst()
+    captions = ["Tier 1: Audio 2 has a burst of noise.", "Tier 2: " + "A long explanation. " * 20]
+    figure = plot_difference(view_of(pipe, tone, burst), captions, names=("tone.wav", "burst.wav"))
+    titles = [axis.get_title(loc="left") for axis in figure.axes]
+    assert titles[:2] == ["tone.wav", "burst.wav"]
+    assert titles[2].startswith("Where the clips differ") and titles[3].startswith("Sound events")
+    texts = " ".join(text.get_text() for axis in figure.axes for text in axis.texts)
+    assert "Tier 1: Audio 2 has a burst of noise." in texts and "Tier 2: A long explanation." in texts
+    path = tmp_path / "figure.png"
+    figure.savefig(path, dpi=DPI)
+    assert png_size(path) == (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
+
+    plain = plot_difference(view_of(pipe_without_events, tone, burst), "One explanation.")
+    assert not any(axis.get_title(loc="left").startswith("Sound events") for axis in plain.axes)
+
+
+def test_view_of_a_batch_is_refused(pipe):
+    tone, burst = tone_and_burst(seconds=1.0, burst=(0.2, 0.4))
+    features = pipe.processor(audio=[(tone, burst), (burst, tone)], tier=1, sampling_rate=32000)["input_features"]
+    with pytest.raises(ValueError, match=r"one pair, shape \(1, 2, frames, mel_bins\); got \(2, 2, 1001, 64\)"):
+        compute_difference_view(pipe.model, features, 10.0)
+    with torch.no_grad():
+        assert compute_difference_view(pipe.model, features[:1], 10.0).distance.shape == (32,)
