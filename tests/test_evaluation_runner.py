@@ -67,6 +67,11 @@ def test_report_contents(report, tmp_path):
     assert sum("swap_prediction" in p for p in predictions) == 4
     assert all(isinstance(p["claims"], list) for p in predictions)
 
+    targets = report.targets()
+    assert targets["identity"]["value"] == report.behaviour["all"]["identity"]["score"]
+    swap = report.behaviour["all"]["swap_consistency"]
+    assert (targets["swap consistency"]["note"] is not None) == (swap["vacuous"] > 0)
+
     markdown = report.to_markdown()
     assert "| tier | n | BLEU-1" in markdown and "n/c[" in markdown and "not requested" in markdown
     assert "### Fact accuracy" in markdown and "### Targets" in markdown

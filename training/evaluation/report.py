@@ -47,14 +47,18 @@ class EvaluationReport:
 
     # ------------------------------------------------------------------------------------------- summaries
     def targets(self) -> dict:
-        """The issue's targets: `{name: {"value", "threshold", "met"}}`; `value` is `None` when not measured."""
+        """The issue's targets: `{name: {"value", "threshold", "met", "note"}}`; `value` is `None` when not measured.
+        The swap-consistency note counts the vacuous pairs (no claim in either text), which pass trivially."""
+        swap = ((self.behaviour or {}).get(ALL_TIERS) or {}).get("swap_consistency", {})
         values = {
             "tier-1 fact accuracy": ((self.facts or {}).get("1") or {}).get("all", {}).get("precision"),
             "identity": ((self.behaviour or {}).get(ALL_TIERS) or {}).get("identity", {}).get("score"),
-            "swap consistency": ((self.behaviour or {}).get(ALL_TIERS) or {}).get("swap_consistency", {}).get("score"),
+            "swap consistency": swap.get("score"),
         }
+        notes = {"swap consistency": f"{swap['vacuous']} of {swap['total']} pairs vacuous" if swap.get("vacuous")
+                 else None}
         return {name: {"value": values[name], "threshold": threshold,
-                       "met": None if values[name] is None else values[name] >= threshold}
+                       "met": None if values[name] is None else values[name] >= threshold, "note": notes.get(name)}
                 for name, threshold in TARGETS.items()}
 
     def to_dict(self, predictions: bool = True) -> dict:
@@ -85,6 +89,7 @@ class EvaluationReport:
         lines += ["### Targets", "", "| target | value | threshold | met |", "|---|---|---|---|"]
         for name, t in self.targets().items():
             met = "not measured" if t["met"] is None else ("yes" if t["met"] else "no")
+            met += f" ({t['note']})" if t["note"] else ""
             lines.append(f"| {name} | {_fmt(t['value'])} | {t['threshold']:.2f} | {met} |")
         if self.notes:
             lines += ["", "### Notes", ""] + [f"- {key}: {text}" for key, text in self.notes.items()]
