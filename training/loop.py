@@ -127,8 +127,11 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     sampler = ResumableBatchSampler(len(train_data), recipe.train.batch_size, seed=recipe.train.seed, shuffle=True,
                                     drop_last=True, rank=accelerator.process_index,
                                     world_size=accelerator.num_processes)
+    # The loader's own generator: iter(loader) draws a base seed, which must not consume the global RNG that dropout
+    # uses (a resumed run restores that RNG and then calls iter() once more than an uninterrupted run would).
     loader = DataLoader(_Items(train_data), batch_sampler=sampler, collate_fn=train_data.collate,
-                        num_workers=recipe.train.num_workers)
+                        num_workers=recipe.train.num_workers,
+                        generator=torch.Generator().manual_seed(recipe.train.seed))
     accumulation = recipe.train.gradient_accumulation_steps
     steps_per_epoch = len(sampler) // accumulation
     if steps_per_epoch < 1:
