@@ -1,11 +1,10 @@
-"""A tiny saved ADIFF model (model and processor in one folder) for the tests of the `adiff` package."""
+"""Helpers for the tests of the `adiff` package: a tiny saved model, test clips, a PNG reader and a Hub stand-in."""
 
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
-
 from conftest import build_tiny_config, build_tiny_tokenizer
 
 SAMPLE_RATE = 32000  # AdiffFeatureExtractor's default rate
@@ -41,3 +40,27 @@ def write_wav(path: Path, audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndar
     """Writes 16-bit PCM and returns the samples as they read back (float32)."""
     sf.write(path, audio, rate, subtype="PCM_16")
     return sf.read(path, dtype="float32")[0]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG file, checking its signature."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG file"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+class FakeHfApi:
+    """Stands in for `huggingface_hub.HfApi`: records the calls and what the uploaded folder held."""
+
+    calls = []
+
+    def __init__(self, endpoint=None, token=None):
+        self.calls.append(("init", {"endpoint": endpoint, "token": token}))
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+
+    def upload_folder(self, repo_id, folder_path, **kwargs):
+        files = {path.name: path.read_bytes() for path in Path(folder_path).iterdir()}
+        self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
+        return f"https://hub.example/{repo_id}/commit/1"

@@ -11,17 +11,16 @@ import subprocess
 import sys
 
 import pytest
+import soundfile
 import yaml
+from adiff_testing import FakeHfApi, png_size, save_tiny_model, tone_and_burst, write_wav
+from conftest import FIXTURES, REPO_ROOT
 
 import adiff.hub
 from adiff.cli import main
 from adiff.default_model import is_default_model_installed
 from adiff.plot import DPI, FIGSIZE
-from conftest import FIXTURES, REPO_ROOT
 from processing_adiff import TIER_PROMPTS
-from test_hub import FakeHfApi
-from test_plot import png_size
-from tiny_adiff_model import save_tiny_model, tone_and_burst, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +177,12 @@ def test_convert_official_front_end(tmp_path, capsys):
     assert f"Saved to {out}" in capsys.readouterr().out
     assert main(["convert-official", str(tmp_path / "missing.ckpt"), str(out)]) == 1
     one_line_error(capsys.readouterr().err, "adiff convert-official: error:")
+
+
+def test_bundled_examples_are_short_mono_16k_clips():
+    examples = sorted((REPO_ROOT / "adiff" / "examples").glob("*.wav"))
+    assert {"siren_street.wav", "birds_rain.wav"} <= {path.name for path in examples} and len(examples) <= 3
+    for path in examples:
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", 160000), path
+        assert 0.01 < float(abs(soundfile.read(path)[0]).max()) < 1.0, f"{path} is silent or clipped"

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import yaml
+from adiff_testing import FakeHfApi, save_tiny_model, tone_and_burst, write_wav
 from transformers import pipeline
 
 import adiff.hub as hub
 from training.evaluation import EvaluationReport
-from tiny_adiff_model import save_tiny_model, tone_and_burst, write_wav
 
 LIBRARY_CODE = {"configuration_adiff.py", "modeling_adiff.py", "processing_adiff.py", "feature_extraction_adiff.py",
                 "pipeline.py"}
@@ -91,23 +91,6 @@ def test_card_errors(model_dir, tmp_path):
     (tmp_path / "model" / "config.json").write_text('{"model_type": "adiff"}')
     with pytest.raises(FileNotFoundError, match="processor_config.json missing"):
         hub.build_model_card(tmp_path / "model", write=False)
-
-
-class FakeHfApi:
-    """Stands in for `huggingface_hub.HfApi`: records the calls and what the uploaded folder held."""
-
-    calls = []
-
-    def __init__(self, endpoint=None, token=None):
-        self.calls.append(("init", {"endpoint": endpoint, "token": token}))
-
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
-
-    def upload_folder(self, repo_id, folder_path, **kwargs):
-        files = {path.name: path.read_bytes() for path in folder_path.iterdir()}
-        self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
-        return f"https://hub.example/{repo_id}/commit/1"
 
 
 def test_push_uploads_the_exported_folder(model_dir, monkeypatch, report):

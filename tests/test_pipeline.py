@@ -7,15 +7,15 @@ import sys
 import numpy as np
 import pytest
 import torch
+from adiff_testing import SAMPLE_RATE, save_tiny_model, write_wav
+from conftest import REPO_ROOT
 from transformers import AutoModel, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import adiff
 from adiff.default_model import DEFAULT_MODEL_DIR, DefaultModelReference, is_default_model_installed
-from conftest import REPO_ROOT
 from modeling_adiff.generation_presets import TIER_MAX_NEW_TOKENS
 from processing_adiff import TASK_PROMPTS, TIER_PROMPTS
-from tiny_adiff_model import SAMPLE_RATE, save_tiny_model, write_wav
 
 NEW_TOKENS = 5
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from adiff_testing import png_size, save_tiny_model, tone_and_burst
 from transformers import pipeline
 
 import adiff  # noqa: F401  (registers the task)
 from adiff.plot import DPI, FIGSIZE, compute_difference_view, plot_difference
-from tiny_adiff_model import save_tiny_model, tone_and_burst
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,6 @@ def pipe_without_events(tmp_path_factory):
 def view_of(pipe, first, second):
     features = pipe.preprocess((first, second))["input_features"]
     return compute_difference_view(pipe.model, features, pipe.processor.feature_extractor.max_length_s)
-
-
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG file"
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def test_distance_peaks_where_the_clips_differ(pipe):
