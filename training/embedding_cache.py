@@ -31,11 +31,21 @@ def file_digest(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# Bookkeeping entries of saved configs that do not change what the encoder computes.
+_VOLATILE_KEYS = ("_name_or_path", "transformers_version", "architectures", "auto_map", "processor_class",
+                  "feature_extractor_type", "_processor_class")
+
+
+def _settings(config: dict) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in _VOLATILE_KEYS}, sort_keys=True, default=str)
+
+
 def encoder_fingerprint(encoder: torch.nn.Module, feature_extractor) -> str:
-    """Hash of the encoder config, its weights and the feature-extractor config."""
+    """Hash of the encoder config, its weights and the feature-extractor settings (bookkeeping fields such as the
+    source path or library version are left out, so a saved and reloaded encoder keeps its key)."""
     digest = hashlib.sha256()
-    digest.update(encoder.config.to_json_string(use_diff=False).encode("utf-8"))
-    digest.update(json.dumps(feature_extractor.to_dict(), sort_keys=True, default=str).encode("utf-8"))
+    digest.update(_settings(encoder.config.to_dict()).encode("utf-8"))
+    digest.update(_settings(feature_extractor.to_dict()).encode("utf-8"))
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode("utf-8"))
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -107,12 +117,13 @@ class EmbeddingCache:
         todo = sorted({d: p for p, d in digests.items() if not self._entry(d).is_file()}.items())
         rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
         mine = todo[rank::world]
-        self.misses, self.hits = len(todo), len(unique) - len(todo)
+        self.misses, self.hits = len(todo), len(set(digests.values())) - len(todo)
         if mine:
             self._compute([p for _, p in mine], [d for d, _ in mine], show_progress and rank == 0)
         if accelerator is not None:
             accelerator.wait_for_everyone()
-        logger.info("Embedding cache %s: %d clips reused, %d computed", self.folder, self.hits, self.misses)
+        logger.info("Embedding cache %s: %d files, %d distinct clips: %d reused, %d computed", self.folder, len(unique),
+                    self.hits + self.misses, self.hits, self.misses)
         return {p: torch.from_numpy(np.load(self._entry(d))) for p, d in digests.items()}
 
 
