@@ -10,29 +10,7 @@ from transformers.testing_utils import CaptureLogger
 from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
 from processing_adiff import processing_adiff as processing_module
 
-from .conftest import SR, tone
-
-SUPPORTED = r"Supported formats: \.wav, \.flac, \.ogg, \.oga, \.opus, \.mp3, \.aif, \.aiff, \.au, \.caf, \.w64, \.rf64"
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """A folder holding one good file and one file per kind of bad file."""
-    folder = tmp_path_factory.mktemp("inputs")
-    sf.write(folder / "good.wav", tone(440, 1, SR), SR, subtype="PCM_16")  # 16000 frames
-    wav = (folder / "good.wav").read_bytes()
-    (folder / "empty.wav").write_bytes(b"")
-    (folder / "truncated.wav").write_bytes(wav[: 44 + 2 * 6000])  # header + 6000 of the announced 16000 frames
-    (folder / "header_only.wav").write_bytes(wav[:44])
-    (folder / "corrupt.flac").write_bytes(np.random.default_rng(0).bytes(4000))
-    (folder / "notes.mp3").write_text("meeting notes, not an mp3\n" * 40)
-    (folder / "clip.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
-    (folder / "a_folder.wav").mkdir()
-    with_nan = tone(440, 1, SR)
-    with_nan[100] = np.nan
-    sf.write(folder / "nan.wav", with_nan, SR, subtype="FLOAT")
-    return folder
-
+from .conftest import BAD_FILES, SR, tone
 
 def run(processor, first, second, **kwargs):
     kwargs.setdefault("tier", 1)
@@ -40,20 +18,7 @@ def run(processor, first, second, **kwargs):
 
 
 # --------------------------------------------------------------------------------------------------- files
-@pytest.mark.parametrize("name, error, message", [
-    ("missing.wav", FileNotFoundError, r"Audio file not found: \S*missing\.wav \(resolved to /\S*missing\.wav\)"),
-    ("a_folder.wav", IsADirectoryError, r"a_folder\.wav is a directory; pass the path of one audio file"),
-    ("empty.wav", ValueError, r"Audio file \S*empty\.wav is empty \(0 bytes\)"),
-    ("truncated.wav", ValueError, r"truncated\.wav is truncated: its header announces 16000 frames but only 6000 could "
-                                  r"be read\. Re-export or re-download the file"),
-    ("header_only.wav", ValueError, r"header_only\.wav decodes to 0 samples; it is empty or truncated"),
-    ("corrupt.flac", ValueError, r"Could not decode \S*corrupt\.flac as audio \(the file is corrupt, truncated or not "
-                                 r"audio; libsndfile said: .*" + SUPPORTED),
-    ("notes.mp3", ValueError, r"Could not decode \S*notes\.mp3 as audio \(the file is corrupt, truncated or not audio"),
-    ("clip.m4a", ValueError, r"Could not decode \S*clip\.m4a as audio \('\.m4a' is not a supported audio format; .*"
-                             + SUPPORTED + r"\. Convert it \(e\.g\. `ffmpeg -i in\.m4a out\.flac`\)"),
-    ("nan.wav", ValueError, r"nan\.wav contains 1 NaN or infinite sample\(s\); clean or drop the audio"),
-])
+@pytest.mark.parametrize("name, error, message", BAD_FILES)
 def test_bad_files_raise_a_clear_error(processor, files, name, error, message):
     with pytest.raises(error, match=message):
         run(processor, files / "good.wav", files / name)
