@@ -117,6 +117,11 @@ def load_reports(results) -> list:
     return reports
 
 
+def _sampling_rate(model_dir: Path) -> int:
+    processor = _read_json(model_dir / "processor_config.json")
+    return processor.get("feature_extractor", processor).get("sampling_rate", 32000)
+
+
 def _architecture(config: dict) -> str:
     audio, text = config.get("audio_config", {}), config.get("text_config", {})
     prefix = 3 * config.get("prefix_length", 40) + int(config.get("use_separator", True))
@@ -204,11 +209,6 @@ With the `adiff` package installed: `adiff explain first.wav second.wav --tier 1
     if write:
         (model_dir / "README.md").write_text(card, encoding="utf-8")
     return card
-
-
-def _sampling_rate(model_dir: Path) -> int:
-    processor = _read_json(model_dir / "processor_config.json")
-    return processor.get("feature_extractor", processor).get("sampling_rate", 32000)
 
 
 # ----------------------------------------------------------------------------------------------- export / push

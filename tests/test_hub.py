@@ -57,6 +57,13 @@ def test_export_writes_code_auto_map_custom_pipeline_and_card(model_dir, tmp_pat
     assert "custom_pipelines" not in json.loads((model_dir / "config.json").read_text())
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         hub.export_for_hub(model_dir, out)
+    # A hand-written card is kept; a card this module generated is regenerated with the new results.
+    (out / "README.md").write_text("# My own card\n")
+    kept = hub.export_for_hub(out, tmp_path / "again", results=[report])
+    assert (kept / "README.md").read_text() == "# My own card\n"
+    (out / "README.md").write_text(hub.build_model_card(out, write=False))
+    regenerated = hub.export_for_hub(out, tmp_path / "third", results=[report])
+    assert card_header((regenerated / "README.md").read_text())["model-index"] != []
 
 
 def test_model_card_header_and_body(model_dir, tmp_path, report):
