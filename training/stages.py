@@ -14,6 +14,7 @@ Every stage's `loss(model, batch)` returns `(mean loss, number of loss terms)`: 
 N-process training computes exactly the single-process global-batch loss.
 """
 
+import json
 import logging
 from pathlib import Path
 
@@ -109,13 +110,23 @@ class TaggerStage(Stage):
     def pretrained_only(self) -> bool:
         return bool(self.recipe.init.get("pretrained"))
 
+    def class_names(self, corpus: Path) -> list[str] | None:
+        """The tagger's classes: `data.labels`, else the corpus catalogue (`corpus.json` `sound_classes`, so classes
+        absent from the training split still get an output), else the training split's labels."""
+        if self.recipe.data.get("labels"):
+            return list(self.recipe.data["labels"])
+        catalogue = corpus / "corpus.json"
+        if catalogue.is_file():
+            return json.loads(catalogue.read_text(encoding="utf-8")).get("sound_classes")
+        return None
+
     def build_model(self):
         if self.pretrained_only:
             return load_audio_encoder(self.recipe.init["pretrained"])
         self.feature_extractor = AdiffFeatureExtractor()
         corpus = _corpus(self.recipe)
         self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
-                                           self.feature_extractor, training=True)
+                                           self.feature_extractor, training=True, label_names=self.class_names(corpus))
         audio = dict(self.recipe.model.get("audio_config", {}))
         audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
         return AdiffAudioTagger(ClapAudioConfig(**audio), self.train_clips.label_names)
