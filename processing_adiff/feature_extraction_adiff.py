@@ -30,10 +30,11 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
     `10 * log10(max(x, 1e-10))` with no top-dB clip. Every clip becomes exactly `max_length_s` seconds:
 
     - **Shorter clips** are tiled (repeated end to end, then cut), like the official loader; a clip of exactly
-      `max_length_s` passes unchanged.
+      `max_length_s` passes unchanged. Any clip of at least one sample works (a clip too short to give one sample
+      at `sampling_rate` is tiled at its own rate first).
     - **Longer clips** are cropped to one window before any conversion, resampling or STFT, so memory does not grow
-      with the input's length (a 10-minute recording costs what a 12-second one does). The
-      crop is deterministic by default: `truncation="center"` keeps the middle, `"start"` the beginning.
+      with the input's length (a 10-minute recording costs what a 12-second one does). The crop is deterministic by
+      default: `truncation="center"` keeps the middle, `"start"` the beginning.
       `"random"` (training only) draws the start from `generator` (a `numpy.random.Generator`) or `seed`; without
       either it is unseeded. The official code always crops at random, unseeded, which makes inference
       non-reproducible; this class does not.
@@ -41,6 +42,9 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
       of stereo into 20 s of samples; that is a bug this class does not reproduce).
     - Integer PCM (int8, int16, int32, uint8) is scaled to [-1, 1); float64 becomes float32; other rates are resampled
       to `sampling_rate` with soxr (high quality).
+    - Empty clips, NaN / Inf samples, unsupported dtypes and ambiguous shapes raise an error naming the clip; any
+      finite input gives finite features (silence sits at the -100 dB floor). Each clip is transformed on its own, so
+      its features never depend on the rest of the batch.
 
     A single clip is a 1-D array, or a 2-D `(channels, samples)` / `(samples, channels)` array whose smaller axis
     (at most 16 entries) holds the channels. A batch is a list of such clips (numpy arrays or torch tensors).
