@@ -227,6 +227,9 @@ def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, in
             raise IsADirectoryError(f"{path} is a directory; pass the path of one audio file.")
         if not path.exists():
             raise FileNotFoundError(f"Audio file not found: {path} (resolved to {path.resolve()}).")
+        if not path.is_file():  # reading a pipe or a device could block forever or never end
+            raise ValueError(f"{path} is not a regular file (a pipe, socket or device); pass the path of an audio "
+                             "file, or read the stream yourself and pass its bytes.")
         if path.stat().st_size == 0:
             raise ValueError(f"Audio file {path} is empty (0 bytes).")
         array, source_sr = _read(str(path), name=str(path))

@@ -1,6 +1,9 @@
 """Bad and unusual input through `AdiffProcessor`: each case of the README's "Input handling" table has exactly one
 outcome, pinned here (exception type and message, or the exact successful result)."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -24,6 +27,15 @@ def test_bad_files_raise_a_clear_error(processor, files, name, error, message):
         run(processor, files / "good.wav", files / name)
     with pytest.raises(error, match=message):  # str paths and Path objects behave the same
         run(processor, str(files / name), str(files / "good.wav"))
+
+
+def test_pipes_and_devices_are_refused_without_blocking(processor, files, tmp_path):
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer appears
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(ValueError, match=rf"{path} is not a regular file \(a pipe, socket or device\); pass the "
+                                             r"path of an audio file, or read the stream yourself and pass its bytes"):
+            run(processor, files / "good.wav", path)
 
 
 def test_bad_bytes_raise_a_clear_error(processor, files):
