@@ -92,6 +92,13 @@ def _trained_module_names(model, stage) -> list[str]:
     return [name for g in groups for name in ADIFF_GROUPS[g] if name in modules and modules[name] is not None]
 
 
+def _cpu_data_parallel() -> bool:
+    """True for a multi-process launch on a machine without accelerators (`accelerate launch --num_processes N` on
+    CPUs): Accelerate then needs `cpu=True` to set up gloo data parallelism instead of N unrelated runs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world > 1 and not torch.cuda.is_available() and not torch.backends.mps.is_available()
+
+
 def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     """Run one stage; returns its final `save_pretrained` folder.
 
@@ -101,7 +108,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             none); a path continues from that checkpoint; `None`/`False` starts fresh.
     """
     output_dir = Path(recipe.output_dir)
-    accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision)
+    accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision, cpu=_cpu_data_parallel())
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_seed(recipe.train.seed)
@@ -122,8 +129,9 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         model = apply_lora(model, recipe.lora, _trained_module_names(model, stage))
         stage.frozen = [f"base_model.model.{name}" for name in stage.frozen]
 
-    with accelerator.main_process_first():
-        train_data, eval_data = stage.build_data(model, accelerator)
+    # Every process reads the (read-only) data itself; the embedding cache splits missing clips across processes and
+    # synchronises them, so no main-process-first barrier is needed (it would pair with the cache's barrier wrongly).
+    train_data, eval_data = stage.build_data(model, accelerator)
     sampler = ResumableBatchSampler(len(train_data), recipe.train.batch_size, seed=recipe.train.seed, shuffle=True,
                                     drop_last=True, rank=accelerator.process_index,
                                     world_size=accelerator.num_processes)
