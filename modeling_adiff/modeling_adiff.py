@@ -301,6 +301,9 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
     """
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.wte.weight"}
+    # The loss is a mean over answer tokens and ignores `num_items_in_batch`: tell `Trainer` so, or it skips its own
+    # gradient-accumulation scaling of the logged loss (and `**kwargs` in `forward` would make it assume otherwise).
+    accepts_loss_kwargs = False
     # GenerationMixin routes `inputs_embeds` (our precomputed prefix) to the first decoding step only for models whose
     # main input is `input_ids`; audio enters `generate` as a keyword and is turned into that prefix up front.
     main_input_name = "input_ids"
