@@ -127,7 +127,6 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         from .lora import apply_lora
 
         model = apply_lora(model, recipe.lora, _trained_module_names(model, stage))
-        stage.frozen = [f"base_model.model.{name}" for name in stage.frozen]
 
     # Every process reads the (read-only) data itself; the embedding cache splits missing clips across processes and
     # synchronises them, so no main-process-first barrier is needed (it would pair with the cache's barrier wrongly).

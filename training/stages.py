@@ -345,10 +345,11 @@ class AdiffStage(Stage):
 
 
 def accelerator_unwrap(model):
-    """The bare model inside a DDP / compiled wrapper."""
+    """The bare model inside DDP / compile / PEFT wrappers (modules are shared, so changing them changes the wrapper)."""
     while hasattr(model, "module"):
         model = model.module
-    return getattr(model, "_orig_mod", model)
+    model = getattr(model, "_orig_mod", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 STAGE_CLASSES = {"tagger": TaggerStage, "lm": LanguageModelStage, "grounding": AdiffStage, "finetune": AdiffStage}
