@@ -124,7 +124,14 @@ def _build_section(name: str, cls, values) -> object:
         raise ValueError(f"Unknown key(s) {unknown} in recipe section {name!r}; valid keys: {sorted(known)}.")
     values = dict(values)
     if "betas" in values:
-        values["betas"] = tuple(values["betas"])
+        values["betas"] = tuple(float(b) for b in values["betas"])
+    for f in dataclasses.fields(cls):
+        # YAML 1.1 reads "1e-4" (no dot) as a string; accept it as the number it obviously is.
+        if f.name in values and isinstance(values[f.name], str) and "float" in str(f.type):
+            try:
+                values[f.name] = float(values[f.name])
+            except ValueError:
+                raise ValueError(f"Recipe value {name}.{f.name} must be a number, got {values[f.name]!r}.") from None
     return cls(**values)
 
 

@@ -7,7 +7,7 @@ import torch
 class ResumableBatchSampler:
     """Yields this process's share of every global batch of one epoch, starting at any batch.
 
-    Each epoch shuffles `range(num_items)` with a generator seeded by `seed + epoch` and cuts it into global batches
+    Each epoch shuffles `range(num_items)` with a generator seeded by `(seed, epoch)` and cuts it into global batches
     of `batch_size` items; process `rank` of `world_size` takes the `rank`-th equal slice of each global batch, so the
     union over processes is the global batch a single process would see. Every item comes out as
     `(index, item_seed)`, where `item_seed` is a per-(epoch, position) seed for any randomness the item's
@@ -55,7 +55,7 @@ class ResumableBatchSampler:
     def order(self, epoch: int) -> list[int]:
         if not self.shuffle:
             return list(range(self.num_items))
-        generator = torch.Generator().manual_seed(self.seed + epoch)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # (seed, epoch) pairs never collide
         return torch.randperm(self.num_items, generator=generator).tolist()
 
     def __iter__(self):

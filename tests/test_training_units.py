@@ -1,0 +1,180 @@
+"""Units of the training code: recipes, the resumable sampler, optimizer groups and schedule, checkpoint rotation,
+the embedding cache, position-captioning mixing and the tagger's mAP."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import build_tiny_config
+
+from training.checkpointing import TrainerState, latest_checkpoint, list_checkpoints, save_checkpoint
+from training.embedding_cache import EmbeddingCache
+from training.optim import build_optimizer, build_scheduler, parameter_groups
+from training.recipe import OptimConfig, apply_overrides, load_recipe, recipe_from_dict
+from training.sampler import ResumableBatchSampler
+from training.stage_data import mix_captioning
+from training.stages import mean_average_precision
+
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------------------------- recipes
+def test_every_shipped_recipe_loads(tmp_path):
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).resolve().parents[1] / "training" / "recipes").rglob("*.yaml"))
+    assert {p.parent.name for p in recipes} >= {"synth_small", "tiny"}
+    for path in recipes:
+        recipe = load_recipe(path)
+        assert recipe.stage in ("tagger", "lm", "grounding", "finetune")
+
+
+def test_recipe_errors_name_the_key_and_the_fix():
+    with pytest.raises(ValueError, match=r"Unknown key\(s\) \['epochz'\] in recipe section 'train'"):
+        recipe_from_dict({"stage": "lm", "output_dir": "x", "train": {"epochz": 1}})
+    with pytest.raises(ValueError, match="stage must be one of"):
+        recipe_from_dict({"stage": "pretrain", "output_dir": "x"})
+    with pytest.raises(ValueError, match="has no 'output_dir'"):
+        recipe_from_dict({"stage": "lm"})
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        recipe_from_dict({"stage": "lm", "output_dir": "x", "train": {"mixed_precision": "fp8"}})
+    with pytest.raises(FileNotFoundError, match="training/recipes/"):
+        load_recipe("no/such/recipe.yaml")
+
+
+def test_overrides_are_parsed_as_yaml():
+    values = apply_overrides({"stage": "lm", "output_dir": "x", "train": {"epochs": 3}},
+                             ["train.epochs=2", "optim.lr=1e-4", "data.tiers=[1, 3]", "lora.enabled=true"])
+    recipe = recipe_from_dict(values)
+    assert recipe.train.epochs == 2 and recipe.optim.lr == 1e-4 and recipe.data["tiers"] == [1, 3]
+    assert recipe.lora.enabled is True
+    with pytest.raises(ValueError, match="section.key=value"):
+        apply_overrides({}, ["train.epochs"])
+
+
+# ----------------------------------------------------------------------------------------------- sampler
+def test_two_ranks_together_see_the_single_process_global_batches():
+    single = ResumableBatchSampler(21, batch_size=4, seed=3)
+    ranks = [ResumableBatchSampler(21, batch_size=4, seed=3, rank=r, world_size=2) for r in range(2)]
+    for epoch in (0, 1):
+        for sampler in [single, *ranks]:
+            sampler.set_epoch(epoch)
+        together = [a + b for a, b in zip(*ranks)]
+        assert together == list(single) and len(together) == 5  # drop_last: 21 // 4
+    other = ResumableBatchSampler(21, 4, seed=4)
+    other.set_epoch(1)
+    assert [i for i, _ in next(iter(single))] != [i for i, _ in next(iter(other))]
+    single.set_epoch(2)
+    assert [i for i, _ in next(iter(single))] != [i for i, _ in next(iter(other))]
+
+
+def test_sampler_resumes_mid_epoch_with_the_same_batches_and_seeds():
+    sampler = ResumableBatchSampler(30, batch_size=5, seed=0)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    sampler.set_epoch(2, start_batch=3)
+    assert list(sampler) == full[3:]
+    with pytest.raises(ValueError, match="divisible by the number of processes"):
+        ResumableBatchSampler(30, batch_size=5, world_size=2)
+
+
+# ----------------------------------------------------------------------------------------------- optimizer
+def test_decay_groups_exclude_norms_biases_and_learned_constants(tiny_config):
+    from modeling_adiff import AdiffForConditionalGeneration
+
+    model = AdiffForConditionalGeneration(tiny_config)
+    model.requires_grad_(False)
+    model.model.prompt_mapper.requires_grad_(True)
+    decay, no_decay = parameter_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(names[id(p)].startswith("model.prompt_mapper.") for p in decay["params"] + no_decay["params"])
+    assert all(p.dim() >= 2 for p in decay["params"])
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert "model.prompt_mapper.prefix_const" in no_decay_names
+    assert any(n.endswith("norm1.weight") for n in no_decay_names) and any(n.endswith(".bias") for n in no_decay_names)
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        parameter_groups(model, 0.1)
+
+
+def test_warmup_then_cosine_schedule():
+    param = torch.nn.Parameter(torch.zeros(2, 2))
+    config = OptimConfig(lr=1.0, warmup_ratio=0.2, schedule="cosine")
+    optimizer = torch.optim.AdamW([param], lr=config.lr)
+    scheduler = build_scheduler(optimizer, config, total_steps=10)
+    rates = []
+    for _ in range(10):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(0.5) and rates[2] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[2:], rates[3:])) and rates[-1] < 0.1
+    assert isinstance(build_optimizer(torch.nn.Linear(2, 2), config), torch.optim.AdamW)
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+def test_checkpoints_rotate_and_incomplete_ones_are_ignored(tmp_path):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    model = accelerator.prepare(torch.nn.Linear(2, 2))  # noqa: F841  (save_state saves the prepared model)
+    for step in (2, 4, 6):
+        save_checkpoint(accelerator, TrainerState(global_step=step, epoch=1, batch_in_epoch=step), tmp_path, keep=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000004", "step-00000006"]
+    (tmp_path / "checkpoints" / "step-00000008").mkdir()  # a crash mid-save leaves no COMPLETE marker
+    assert latest_checkpoint(tmp_path).name == "step-00000006"
+
+
+# ----------------------------------------------------------------------------------------------- embedding cache
+def test_embedding_cache_keys_on_content_and_encoder(tmp_path):
+    from transformers import ClapAudioModel
+
+    from processing_adiff import AdiffFeatureExtractor
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(-0.5, 0.5, 16000).astype(np.float32) for _ in range(2))
+    for name, audio in (("a.wav", a), ("b.wav", b), ("a_copy.wav", a)):
+        sf.write(tmp_path / name, audio, 16000, subtype="PCM_16")
+    paths = [str(tmp_path / n) for n in ("a.wav", "b.wav", "a_copy.wav")]
+    torch.manual_seed(0)
+    config = build_tiny_config().audio_config
+    encoder = ClapAudioModel(config).eval()
+    extractor = AdiffFeatureExtractor()
+    cache = EmbeddingCache(tmp_path / "cache", encoder, extractor)
+    table = cache.embed_files(paths, show_progress=False)
+    assert cache.misses == 2 and cache.hits == 0  # a.wav and its copy share one entry
+    assert torch.equal(table[paths[0]], table[paths[2]])
+    with torch.no_grad():
+        direct = encoder(input_features=extractor(sf.read(paths[1], dtype="float32")[0], sampling_rate=16000)
+                         ["input_features"].unsqueeze(1)).pooler_output[0]
+    torch.testing.assert_close(table[paths[1]], direct)
+
+    again = EmbeddingCache(tmp_path / "cache", ClapAudioModel(config).eval().requires_grad_(False), extractor)
+    assert again.key != cache.key  # other weights, other key
+    same = EmbeddingCache(tmp_path / "cache", encoder, extractor)
+    same.embed_files(paths, show_progress=False)
+    assert same.misses == 0 and same.hits == 2
+    with pytest.raises(FileNotFoundError, match="do not exist"):
+        same.embed_files([str(tmp_path / "missing.wav")])
+
+
+# ----------------------------------------------------------------------------------------------- data, metrics
+def test_caption_rows_make_up_the_requested_share():
+    rows = [{"task": None, "i": i} for i in range(80)] + [{"task": "caption_first", "i": i} for i in range(10)]
+    mixed = mix_captioning(rows, 0.2, seed=0)
+    captions = sum(r["task"] is not None for r in mixed)
+    assert captions == 20 and len(mixed) == 100  # 10 available, drawn with replacement to reach 20 %
+    assert mix_captioning(rows, 0.2, seed=0) == mixed
+    assert all(r["task"] is None for r in mix_captioning(rows, 0.0, seed=0))
+    assert mix_captioning(rows, None, seed=0) == rows
+    with pytest.raises(ValueError, match="has none"):
+        mix_captioning(rows[:80], 0.2, seed=0)
+
+
+def test_mean_average_precision():
+    targets = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 0]], dtype=torch.float)
+    assert mean_average_precision(targets * 2 - 1, targets) == 1.0
+    scores = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.2, 0.0], [0.8, 0.5]])
+    # class 0: positives ranked 3rd and 4th -> (1/3 + 2/4) / 2; class 1: its positive ranked 3rd -> 1/3
+    assert mean_average_precision(scores, targets) == pytest.approx(((1 / 3 + 2 / 4) / 2 + 1 / 3) / 2)
