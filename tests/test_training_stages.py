@@ -32,7 +32,8 @@ def three_stages(synth_corpus, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("stages")
     s1a = _run("tagger", root / "s1a", synth_corpus, train={"save_every": 2})
     s1b = _run("lm", root / "s1b", synth_corpus)
-    s2 = _run("grounding", root / "s2", synth_corpus, init={"audio_encoder": str(s1a), "language_model": str(s1b)})
+    s2 = _run("grounding", root / "s2", synth_corpus, init={"audio_encoder": str(s1a), "language_model": str(s1b)},
+              eval={"evaluator": "training.evaluation:score_samples", "num_samples": 2})
     cache = synth_corpus / "embedding_cache"
     cached = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     s3 = _run("finetune", root / "s3", synth_corpus, init={"from_pretrained": str(s2)})
@@ -79,6 +80,7 @@ def test_metrics_log_and_checkpoints(three_stages):
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
     final_eval = [r for r in records if "eval/loss" in r][-1]
     assert final_eval["samples"][0]["generated"] is not None and "reference" in final_eval["samples"][0]
+    assert "eval/BLEU-4" in final_eval  # the evaluation package's scorer ran on the samples
     tagger_eval = [r for r in read_metrics(three_stages["root"] / "s1a") if "eval/mAP" in r]
     assert 0.0 <= tagger_eval[-1]["eval/mAP"] <= 1.0
     assert (three_stages["root"] / "s1a" / "checkpoints" / "step-00000002" / "COMPLETE").is_file()

@@ -58,6 +58,22 @@ def _corpus(recipe: Recipe) -> Path:
     return Path(corpus)
 
 
+def set_trainable(model, groups) -> list[str]:
+    """Train exactly the ADIFF module `groups` (names of `ADIFF_GROUPS`); returns the frozen modules' names."""
+    model.requires_grad_(False)
+    modules = dict(model.named_modules())
+    frozen = []
+    for group, names in ADIFF_GROUPS.items():
+        for name in names:
+            if modules.get(name) is None:
+                continue
+            if group in groups:
+                modules[name].requires_grad_(True)
+            else:
+                frozen.append(name)
+    return frozen
+
+
 def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
     """Macro mean average precision over the classes that have at least one positive."""
     precisions = []
@@ -264,20 +280,7 @@ class AdiffStage(Stage):
             self.processor = build_processor(self.tokenizer, model.config,
                                              self.recipe.data.get("max_answer_length", 256))
         groups = self.trainable_groups()
-        model.requires_grad_(False)
-        modules = dict(model.named_modules())
-        self.frozen = []
-        for group, names in ADIFF_GROUPS.items():
-            for name in names:
-                module = modules.get(name)
-                if module is None:
-                    continue
-                if group in groups:
-                    module.requires_grad_(True)
-                else:
-                    self.frozen.append(name)
-        if "language_model" not in groups and model.config.tie_word_embeddings:
-            model.lm_head.requires_grad_(False)
+        self.frozen = set_trainable(model, groups)
         self.cache_embeddings = bool(self.recipe.data.get("cache_embeddings", True)) and "audio_encoder" not in groups
         if self.recipe.train.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -359,6 +362,6 @@ def build_stage(recipe: Recipe) -> Stage:
     return STAGE_CLASSES[recipe.stage](recipe)
 
 
-__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
+__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "set_trainable", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
            "STAGE_CLASSES", "build_stage", "mean_average_precision", "accelerator_unwrap", "longest_prompt",
            "resolve_prompt_length"]
