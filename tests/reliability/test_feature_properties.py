@@ -12,7 +12,7 @@ from processing_adiff import AdiffFeatureExtractor
 from processing_adiff.audio_io import MAX_SAMPLING_RATE, MIN_SAMPLING_RATE
 from processing_adiff.feature_extraction_adiff import POWER_FLOOR
 
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FLOOR_DB = 10 * np.log10(POWER_FLOOR)
 _INTEGER_LIMITS = {np.int8: 127, np.int16: 32767, np.int32: 2**31 - 1, np.uint8: 255}
