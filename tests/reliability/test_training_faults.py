@@ -139,7 +139,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_last_one_and_resume_matches
     assert steps[:2] == [1, 2] and max(steps) == STEPS
 
 
-# ----------------------------------------------------------------------------------------------- read-only disk, failed export
+# ---------------------------------------------------------------------------------------- read-only disk, failed export
 def test_a_read_only_disk_while_saving_raises_a_clear_error_and_keeps_the_last_good_checkpoint(
         workspace, tmp_path, monkeypatch):
     code, cause = errno.EROFS, r"permission denied \(or a read-only file system\)"
