@@ -65,8 +65,9 @@ def test_good_file_bytes_and_array_give_the_same_features(processor, files):
     (np.array([0.1, np.inf, -np.inf], np.float64), ValueError,
      r"the second audio of pair 0 contains 2 NaN or infinite sample\(s\)"),
     (torch.tensor([0.1, float("nan")]), ValueError, r"the second audio of pair 0 contains 1 NaN or infinite"),
-    (np.full(100, 1e300), ValueError, r"the second audio of pair 0 has samples beyond float32's range \(peak 1e\+300\); "
-                                      r"float audio is expected in \[-1, 1\]\. Rescale it"),
+    (np.full(100, 1e300), ValueError,
+     r"the second audio of pair 0 has samples beyond float32's range \(peak 1e\+300\); float audio is expected in "
+     r"\[-1, 1\]\. Rescale it"),
     (np.zeros(100, np.int64), TypeError, r"the second audio of pair 0 has dtype int64; expected floating point samples "
                                          r"or integer PCM \(int8, int16, int32, uint8\)\. Convert it"),
     (np.zeros(100, bool), TypeError, r"has dtype bool; expected floating point samples or integer PCM"),

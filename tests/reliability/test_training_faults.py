@@ -134,7 +134,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_last_one_and_resume_matches
     assert got.keys() == expected.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], atol=0, rtol=0, msg=name)
-    assert not (killed_dir / "checkpoints" / f".tmp-step-{kill_at:08d}").exists()  # the leftover was replaced by the real step 3
+    assert not (killed_dir / "checkpoints" / f".tmp-step-{kill_at:08d}").exists()  # replaced by the real step 3
     steps = [yaml.safe_load(line)["step"] for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps[:2] == [1, 2] and max(steps) == STEPS
 
@@ -169,9 +169,9 @@ def test_a_failed_final_export_keeps_the_checkpoints(workspace, tmp_path, monkey
 
     monkeypatch.setattr(LanguageModelStage, "save_final", full_disk)
     output = tmp_path / "run"
-    with pytest.raises(CheckpointError, match=rf"Could not write the final model folder \S*{FINAL_DIR}: \[Errno 28\] No "
-                                              r"space left on device\. Checkpoints under \S*checkpoints are kept; fix "
-                                              r"the cause and rerun with --resume"):
+    with pytest.raises(CheckpointError, match=rf"Could not write the final model folder \S*{FINAL_DIR}: \[Errno 28\] "
+                                              r"No space left on device\. Checkpoints under \S*checkpoints are kept; "
+                                              r"fix the cause and rerun with --resume"):
         train(recipe_from_dict(lm_recipe(workspace, output, save_every=2)))
     assert [p.name for p in list_checkpoints(output)] == ["step-00000002", "step-00000004"]
     assert not (output / FINAL_DIR).exists()
@@ -199,10 +199,10 @@ def poison_loss_at(monkeypatch, step: int, kind: str):
 def test_a_non_finite_loss_stops_the_run_with_a_clear_message(workspace, tmp_path, monkeypatch, kind, what, became):
     poison_loss_at(monkeypatch, 3, kind)
     output = tmp_path / "run"
-    with pytest.raises(NonFiniteLossError, match=rf"The {what} became {became} at optimizer step 3 \(epoch 0, batch 2\); "
-                                                 r"training stopped and these weights were not saved\. The last good "
-                                                 r"checkpoint is \S*step-00000002\. Lower optim\.lr, enable gradient "
-                                                 r"clipping .* then rerun with --resume\."):
+    message = (rf"The {what} became {became} at optimizer step 3 \(epoch 0, batch 2\); training stopped and these "
+               r"weights were not saved\. The last good checkpoint is \S*step-00000002\. Lower optim\.lr, enable "
+               r"gradient clipping .* then rerun with --resume\.")
+    with pytest.raises(NonFiniteLossError, match=message):
         train(recipe_from_dict(lm_recipe(workspace, output)))
     assert_complete_checkpoint(latest_checkpoint(output), 2)
     assert not (output / FINAL_DIR).exists()
@@ -242,7 +242,7 @@ def test_a_dataset_row_with_a_missing_file_fails_before_training(tmp_path, tiny_
     recipe = {"stage": "finetune", "output_dir": str(tmp_path / "run"), "init": {"from_pretrained": str(folder)},
               "data": {"corpus": str(corpus), "cache_embeddings": False},
               "train": {"max_steps": 1, "batch_size": 1, "tensorboard": False}}
-    with pytest.raises(AudioFilesError, match=r"train\.csv: 1 missing and 0 unreadable of 2 audio files; first missing: "
-                                              r"\S*gone\.wav\. Check the audio root"):
+    with pytest.raises(AudioFilesError, match=r"train\.csv: 1 missing and 0 unreadable of 2 audio files; first "
+                                              r"missing: \S*gone\.wav\. Check the audio root"):
         train(recipe_from_dict(recipe))
     assert list_checkpoints(tmp_path / "run") == []
