@@ -5,6 +5,9 @@ as is into saved model folders and runs as remote code (`pipeline(..., trust_rem
 """
 
 import difflib
+import re
+import types
+from dataclasses import dataclass
 
 import torch
 from transformers import GenerationConfig, Pipeline
@@ -19,24 +22,43 @@ _GENERATION_KEYS = frozenset(key for key in vars(GenerationConfig()) if not key.
 _LOADING_KWARGS = ("local_files_only",)
 
 
-def _unpack_pair(item) -> tuple:
-    """`(a, b)`, `[a, b]` or `{"audio1": a, "audio2": b[, "tier" | "task" | "prompt": ...]}` -> (a, b, prompt)."""
+@dataclass(frozen=True)
+class _ListItem:
+    """A pair of the user's list with its index there: the pipeline preprocesses one item at a time, so errors would
+    otherwise all name pair 0."""
+
+    index: int
+    pair: object
+
+
+def _renumber(error: Exception, index: int) -> None:
+    """Makes the processor's "the first / second audio of pair 0" (it saw one pair) name the pair's index in the
+    user's list instead; the error keeps its type and traceback."""
+    if error.args and isinstance(error.args[0], str):
+        message = re.sub(r"\b(first|second) audio of pair 0\b", rf"\1 audio of pair {index}", error.args[0])
+        error.args = (message, *error.args[1:])
+
+
+def _unpack_pair(item, index: int | None = None) -> tuple:
+    """`(a, b)`, `[a, b]` or `{"audio1": a, "audio2": b[, "tier" | "task" | "prompt": ...]}` -> (a, b, prompt).
+    `index` is the item's place in the user's list, named in errors."""
+    where = f" (item {index} of the list)" if index is not None else ""
     if isinstance(item, dict) and any(key in item for key in PAIR_KEYS):
         unknown = sorted(set(item) - set(PAIR_KEYS) - set(PROMPT_KEYS))
         missing = [key for key in PAIR_KEYS if key not in item]
         if unknown or missing:
             raise ValueError(
                 f"A pair dict needs the keys 'audio1' and 'audio2' (optionally one of 'tier', 'task', 'prompt'); got "
-                f"keys {sorted(item)}. Example: {{'audio1': 'a.wav', 'audio2': 'b.wav', 'tier': 2}}.")
+                f"keys {sorted(item)}{where}. Example: {{'audio1': 'a.wav', 'audio2': 'b.wav', 'tier': 2}}.")
         return item["audio1"], item["audio2"], {key: item[key] for key in PROMPT_KEYS if item.get(key) is not None}
     if isinstance(item, (list, tuple)) and len(item) == 2:
         return item[0], item[1], {}
     kind = type(item).__name__
     got = f"a {kind} of {len(item)} items" if isinstance(item, (list, tuple)) else f"a {kind}"
     raise ValueError(
-        f"Each input of the audio-difference pipeline must be a pair of audios, got {got}. Call pipe(audio1, audio2), "
-        "pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a file path, bytes, a 1-D "
-        "array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
+        f"Each input of the audio-difference pipeline must be a pair of audios, got {got}{where}. Call "
+        "pipe(audio1, audio2), pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a file "
+        "path, bytes, a 1-D array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
 
 
 def _processor_prompt(prompt: dict) -> dict:
@@ -100,6 +122,10 @@ class AudioDifferencePipeline(Pipeline):
         """
         if audio2 is not None:
             audio1 = {"audio1": audio1, "audio2": audio2}
+        elif isinstance(audio1, list):
+            audio1 = [_ListItem(index, pair) for index, pair in enumerate(audio1)]
+        elif isinstance(audio1, types.GeneratorType):
+            audio1 = (_ListItem(index, pair) for index, pair in enumerate(audio1))
         return super().__call__(audio1, **kwargs)
 
     def _sanitize_parameters(self, tier=None, task=None, prompt=None, preset=None, generate_kwargs=None, **kwargs):
@@ -130,11 +156,19 @@ class AudioDifferencePipeline(Pipeline):
         return preprocess_params, forward_params, {}
 
     def preprocess(self, inputs, prompt=None):
-        audio1, audio2, own_prompt = _unpack_pair(inputs)
+        index = None
+        if isinstance(inputs, _ListItem):
+            index, inputs = inputs.index, inputs.pair
+        audio1, audio2, own_prompt = _unpack_pair(inputs, index)
         # A pair's own prompt replaces the call's prompt; the processor loads, resamples and featurises both audios.
         prompt = _processor_prompt(own_prompt or prompt or {})
-        model_inputs = self.processor(audio=(audio1, audio2),
-                                      sampling_rate=self.processor.feature_extractor.sampling_rate, **prompt)
+        try:
+            model_inputs = self.processor(audio=(audio1, audio2),
+                                          sampling_rate=self.processor.feature_extractor.sampling_rate, **prompt)
+        except (ValueError, TypeError, OSError) as error:
+            if index is not None:
+                _renumber(error, index)
+            raise
         model_inputs["tier"] = torch.tensor([prompt.get("tier", 0)])  # (1,): picks the token budget; 0 = no tier
         return model_inputs
 

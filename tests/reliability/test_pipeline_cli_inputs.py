@@ -76,6 +76,23 @@ def test_pipeline_raises_the_processors_error_for_bad_arrays(pipe, clips, second
         explain(pipe, clips[0], second)
 
 
+def test_pipeline_errors_name_the_pair_by_its_index_in_the_list(pipe, clips):
+    """The pipeline preprocesses one pair at a time; an error still names the pair's place in the user's list."""
+    empty, with_nan = np.zeros(0, np.float32), np.array([0.1, np.nan], np.float32)
+    pairs = [(clips[0], clips[1]), (clips[2], clips[3]), (clips[4], empty)]
+    for batch_size in (1, 2):
+        with pytest.raises(ValueError, match=r"^the second audio of pair 2 is empty \(shape \(0,\)\)"):
+            explain(pipe, pairs, batch_size=batch_size)
+    with pytest.raises(ValueError, match=r"^the first audio of pair 1 contains 1 NaN or infinite"):
+        list(explain(pipe, (pair for pair in [(clips[0], clips[1]), (with_nan, clips[2])])))  # a generator
+    with pytest.raises(TypeError, match=r"^The second audio of pair 1 is a float; expected a numpy array"):
+        explain(pipe, [(clips[0], clips[1]), {"audio1": clips[2], "audio2": 0.5}])
+    with pytest.raises(ValueError, match=r"must be a pair of audios, got a str \(item 1 of the list\)\. Call"):
+        explain(pipe, [(clips[0], clips[1]), "b.wav"])
+    with pytest.raises(ValueError, match=r"^the second audio of pair 0 is empty"):  # one pair: pair 0
+        explain(pipe, clips[0], empty)
+
+
 def test_pipeline_takes_raw_arrays_at_the_models_rate(pipe, clips):
     """A raw array carries no rate: the pipeline reads it at the model's 32 kHz (audio at another rate goes in a
     `{"array", "sampling_rate"}` dict), and a `sampling_rate=` keyword is refused rather than ignored."""
