@@ -128,7 +128,15 @@ class AudioDifferencePipeline(Pipeline):
             audio1 = (_ListItem(index, pair) for index, pair in enumerate(audio1))
         return super().__call__(audio1, **kwargs)
 
-    def _sanitize_parameters(self, tier=None, task=None, prompt=None, preset=None, generate_kwargs=None, **kwargs):
+    def _sanitize_parameters(self, tier=None, task=None, prompt=None, preset=None, generate_kwargs=None,
+                             sampling_rate=None, **kwargs):
+        if sampling_rate is not None:  # the processor takes it; here it would apply to every audio, paths included
+            rate = self.processor.feature_extractor.sampling_rate
+            raise TypeError(
+                f"The audio-difference pipeline takes no sampling_rate= (got {sampling_rate!r}): raw arrays are taken "
+                f"at the model's rate ({rate / 1000:g} kHz). For audio at another rate pass "
+                f'{{"array": a, "sampling_rate": {sampling_rate!r}}} for each audio (or file paths, which carry their '
+                "rate); it is resampled.")
         preprocess_params, forward_params = {}, dict(generate_kwargs or {})
         if preset is not None:
             forward_params["preset"] = preset

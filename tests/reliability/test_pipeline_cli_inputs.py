@@ -95,15 +95,19 @@ def test_pipeline_errors_name_the_pair_by_its_index_in_the_list(pipe, clips):
 
 def test_pipeline_takes_raw_arrays_at_the_models_rate(pipe, clips):
     """A raw array carries no rate: the pipeline reads it at the model's 32 kHz (audio at another rate goes in a
-    `{"array", "sampling_rate"}` dict), and a `sampling_rate=` keyword is refused rather than ignored."""
+    `{"array", "sampling_rate"}` dict), and a `sampling_rate=` keyword is refused with that advice, not ignored."""
     assert pipe.processor.feature_extractor.sampling_rate == MODEL_RATE
     raw = explain(pipe, clips[0], clips[1])
     as_dicts = explain(pipe, {"array": clips[0], "sampling_rate": MODEL_RATE},
                        {"array": clips[1], "sampling_rate": MODEL_RATE})
     assert is_explanation(raw) and raw == as_dicts
-    with pytest.raises(TypeError, match=r"The audio-difference pipeline got unexpected keyword argument\(s\) "
-                                        r"sampling_rate=\. Valid arguments: tier, task, prompt"):
+    advice = (r"^The audio-difference pipeline takes no sampling_rate= \(got 16000\): raw arrays are taken at the "
+              r"model's rate \(32 kHz\)\. For audio at another rate pass \{\"array\": a, \"sampling_rate\": 16000\} "
+              r"for each audio \(or file paths, which carry their rate\); it is resampled\.$")
+    with pytest.raises(TypeError, match=advice):
         explain(pipe, clips[0], clips[1], sampling_rate=SR)
+    with pytest.raises(TypeError, match=advice):  # also when the pipeline is built
+        pipeline("audio-difference", model=pipe.model.name_or_path, device="cpu", sampling_rate=SR)
 
 
 def test_pipeline_explains_unusual_but_valid_audio(pipe, clips):
