@@ -25,6 +25,7 @@ from transformers import pipeline, set_seed
 from transformers.utils import logging as hf_logging
 
 from modeling_adiff.convert_official import convert_official_checkpoint
+from processing_adiff import load_audio
 from processing_adiff.prompts import TASK_PROMPTS, TIER_PROMPTS, resolve_prompt, task_from_prompt, tier_from_prompt
 
 from .default_model import default_model_dir
@@ -213,9 +214,8 @@ def cmd_explain(args) -> None:
     elif args.out:
         raise UsageError("--out is for --pairs; for one pair use --json")
     else:
-        for path in args.audio:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"Audio file not found: {path}.")
+        for path in args.audio:  # before the model loads; the library says what is wrong (missing, a directory, ...)
+            load_audio(path)
     if args.seed is not None:
         set_seed(args.seed)
     pipe, model = _load_pipeline(args)

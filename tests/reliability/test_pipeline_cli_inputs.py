@@ -159,10 +159,18 @@ def test_cli_reports_each_bad_file_in_one_line_with_exit_status_1(model_dir, fil
         captured = capsys.readouterr()
         assert code == 1 and captured.out == "", name
         line = one_line(captured.err)
-        if name in ("missing.wav", "a_folder.wav"):  # the command checks its paths before loading anything
-            assert line == f"adiff explain: error: Audio file not found: {files / name}."
-        else:
-            assert line.startswith("adiff explain: error: ") and re.search(message, line), (name, line)
+        assert line.startswith("adiff explain: error: ") and re.search(message, line), (name, line)
+        if name == "a_folder.wav":  # a folder is not reported as a missing file
+            assert line == f"adiff explain: error: {files / name} is a directory; pass the path of one audio file."
+
+
+def test_cli_checks_both_files_before_loading_the_model(files, tmp_path, capsys):
+    """The audio is checked first: a bad file is reported even when the model folder would fail to load."""
+    assert run_cli(tmp_path / "no_model_here", files / "a_folder.wav", files / "good.wav") == 1
+    assert one_line(capsys.readouterr().err) == (f"adiff explain: error: {files / 'a_folder.wav'} is a directory; "
+                                                 "pass the path of one audio file.")
+    assert run_cli(tmp_path / "no_model_here", files / "good.wav", files / "truncated.wav") == 1
+    assert "truncated.wav is truncated" in one_line(capsys.readouterr().err)
 
 
 def test_cli_explains_silent_and_very_short_files(model_dir, tmp_path, capsys):
