@@ -11,7 +11,10 @@ Modes, all with the freezing of the real stages (`training.stages.set_trainable`
 - `stage3_cached`: the LM trained too, from cached embeddings.
 
 `cache_fill_s_per_clip` is the one-time cost of caching a clip. Per-epoch speed-up of the cache =
-`stage2_cached` samples/s / `stage2_recompute` samples/s (the target is >= 10x). On CPU the peak is the process's
+`stage2_cached` samples/s / `stage2_recompute` samples/s (the target is >= 10x); `embedding_speedup` compares only the
+time spent obtaining the clip embeddings (`embeddings_s_per_sample`: log-mels + encoder vs a cache lookup). The step
+itself (prefix modules forward/backward through the frozen GPT-2) is the same in both modes, so it bounds the
+whole-step speed-up: the cache removes the encoder's share of an epoch, nothing else. On CPU the peak is the process's
 peak RSS, libraries included (`baseline_rss_mb` is that RSS before the model is built). Synthetic data (noise waveforms,
 random token ids of `--answer-tokens` per answer) keeps the numbers independent of any corpus. Timings are
 wall-clock with a fixed thread count; on a shared machine compare numbers of one run only.
@@ -102,7 +105,7 @@ def run_worker(size: str, mode: str, args) -> dict:
 
     from modeling_adiff import AdiffForConditionalGeneration
     from processing_adiff import AdiffFeatureExtractor
-    from training.stages import DEFAULT_TRAINABLE, set_trainable
+    from training.stages import DEFAULT_TRAINABLE, adiff_loss, set_trainable
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -123,15 +126,25 @@ def run_worker(size: str, mode: str, args) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
+    timers = {"embeddings": 0.0}
+
+    def embeddings():
+        """The (B, 2, D) clip embeddings of one batch: recomputed from audio, or looked up in the cache table."""
+        start = time.perf_counter()
+        if mode == "stage2_recompute":  # what the loop does without a cache (the frozen encoder builds no graph)
+            with torch.no_grad():
+                features = extractor(waves, sampling_rate=extractor.sampling_rate)["input_features"]  # (2B, T, M)
+                embeds = model.model.encode_audio(features.view(batch, 2, *features.shape[1:]).to(device))
+        else:
+            embeds = torch.stack([torch.stack((table[2 * i], table[2 * i + 1])) for i in range(batch)]).to(device)
+        synchronize()
+        timers["embeddings"] += time.perf_counter() - start
+        return embeds
+
     def step() -> None:
         prompt = torch.randint(0, vocab, (batch, config.prompt_length), device=device)
         labels = torch.randint(0, vocab, (batch, args.answer_tokens), device=device)
-        if mode == "stage2_recompute":
-            features = extractor(waves, sampling_rate=extractor.sampling_rate)["input_features"]  # (2B, frames, mels)
-            inputs = {"input_features": features.view(batch, 2, *features.shape[1:]).to(device)}  # (B, 2, T, M)
-        else:
-            inputs = {"audio_embeds": cached}
-        loss = model(**inputs, prompt_input_ids=prompt, labels=labels).loss
+        loss, _ = adiff_loss(model, {"audio_embeds": embeddings(), "prompt_input_ids": prompt, "labels": labels})
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -147,8 +160,10 @@ def run_worker(size: str, mode: str, args) -> dict:
         cached = model.model.encode_audio(features.view(batch, 2, *features.shape[1:]).to(device))  # (B, 2, D)
     synchronize()
     fill = (time.perf_counter() - start) / (2 * batch)
+    table = {2 * i + k: cached[i, k].cpu() for i in range(batch) for k in range(2)}  # clip -> (D,), like the cache
     step()  # warm-up
     synchronize()
+    timers["embeddings"] = 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
@@ -158,6 +173,7 @@ def run_worker(size: str, mode: str, args) -> dict:
             "trainable_m": round(sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6, 2),
             "batch_size": batch, "steps": args.steps, "samples_per_s": batch * args.steps / elapsed,
             "cpu_s_per_sample": cpu / (batch * args.steps), "cache_fill_s_per_clip": fill,
+            "embeddings_s_per_sample": timers["embeddings"] / (batch * args.steps),
             "peak_memory_mb": round(peak_memory_mb(device), 1),
             "baseline_rss_mb": round(baseline, 1) if device.type == "cpu" else 0.0}
 
@@ -186,12 +202,14 @@ def main(argv=None) -> dict:
         by_mode = {r["mode"]: r for r in results["runs"] if r["size"] == size}
         speedup = by_mode["stage2_cached"]["samples_per_s"] / by_mode["stage2_recompute"]["samples_per_s"]
         results[f"{size}_stage2_cache_speedup"] = speedup
+        results[f"{size}_embedding_speedup"] = (by_mode["stage2_recompute"]["embeddings_s_per_sample"]
+                                                / max(by_mode["stage2_cached"]["embeddings_s_per_sample"], 1e-9))
         results[f"{size}_cache_fill_s_per_clip"] = by_mode["stage2_cached"]["cache_fill_s_per_clip"]
         for mode in MODES:
             results[f"{size}_{mode}_samples_per_s"] = by_mode[mode]["samples_per_s"]
             results[f"{size}_{mode}_peak_memory_mb"] = by_mode[mode]["peak_memory_mb"]
-        print(f"{size}: the embedding cache makes stage 2 {speedup:.1f}x faster per epoch (target >= 10x)",
-              file=sys.stderr)
+        print(f"{size}: the embedding cache makes stage 2 {speedup:.1f}x faster per epoch (target >= 10x); getting the "
+              f"embeddings of an epoch is {results[f'{size}_embedding_speedup']:.0f}x faster", file=sys.stderr)
     if args.json:
         print(json.dumps(results))
     return results

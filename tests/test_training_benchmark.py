@@ -19,5 +19,6 @@ def test_training_benchmark_smoke_reports_every_figure():
     for mode in ("stage2_recompute", "stage2_cached", "stage3_cached"):
         assert results[f"tiny_{mode}_samples_per_s"] > 0 and results[f"tiny_{mode}_peak_memory_mb"] > 0
     assert results["tiny_stage2_cache_speedup"] > 0 and results["tiny_cache_fill_s_per_clip"] > 0
+    assert results["tiny_embedding_speedup"] > 0
     stage2, stage3 = results["runs"][1], results["runs"][2]
     assert stage3["trainable_m"] > stage2["trainable_m"]  # stage 3 also trains the LM

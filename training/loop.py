@@ -117,6 +117,9 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str), encoding="utf-8")
 
+    if resume and (output_dir / FINAL_DIR / "training_recipe.json").is_file():
+        logger.info("Stage %s already finished (%s exists); nothing to resume", recipe.stage, output_dir / FINAL_DIR)
+        return output_dir / FINAL_DIR
     model = stage.build_model()
     if stage.pretrained_only:
         logger.info("Stage %s: init.pretrained given, exporting it without training", recipe.stage)

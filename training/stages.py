@@ -74,6 +74,12 @@ def set_trainable(model, groups) -> list[str]:
     return frozen
 
 
+def adiff_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """ADIFF's answer loss and its token count. Only the logits that predict answer tokens are computed
+    (`logits_to_keep`): the LM head never runs over the prefix, which saves a vocabulary-sized matmul per prefix token."""
+    return model(**batch, logits_to_keep=batch["labels"].shape[1] + 1).loss, (batch["labels"] != -100).sum()
+
+
 def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
     """Macro mean average precision over the classes that have at least one positive."""
     precisions = []
@@ -320,7 +326,7 @@ class AdiffStage(Stage):
         return train, eval_data
 
     def loss(self, model, batch):
-        return model(**batch).loss, (batch["labels"] != -100).sum()
+        return adiff_loss(model, batch)
 
     @torch.no_grad()
     def eval_extras(self, model, eval_data, accelerator):
@@ -362,6 +368,6 @@ def build_stage(recipe: Recipe) -> Stage:
     return STAGE_CLASSES[recipe.stage](recipe)
 
 
-__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "set_trainable", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
+__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "set_trainable", "adiff_loss", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
            "STAGE_CLASSES", "build_stage", "mean_average_precision", "accelerator_unwrap", "longest_prompt",
            "resolve_prompt_length"]
