@@ -13,6 +13,7 @@ traceback instead.
 import argparse
 import contextlib
 import csv
+import difflib
 import importlib
 import json
 import os
@@ -51,10 +52,40 @@ class UsageError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports a bad command line in one line (and where to read the usage) instead of the whole usage block."""
+    """Reports a bad command line in one line (and where to read the usage) instead of the whole usage block; an
+    unknown option is reported by the command it was given to, with the closest option of that command."""
+
+    commands = None  # the subcommands' action, once added
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def add_subparsers(self, **kwargs):
+        self.commands = super().add_subparsers(**kwargs)
+        return self.commands
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            name = getattr(namespace, self.commands.dest, None) if self.commands is not None else None
+            parser = self.commands.choices[name] if name is not None else self
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{parser._suggestion(unknown)}")
+        return namespace
+
+    def _suggestion(self, unknown: list[str]) -> str:
+        """`"; did you mean --tier?"` for `["--tiers", "1"]` (options only, and only close ones), else `""`."""
+        options = [option for action in self._actions for option in action.option_strings]
+        hints = []
+        for argument in unknown:
+            option = argument.split("=", 1)[0]
+            close = difflib.get_close_matches(option, options, n=1) if option.startswith("-") else []
+            if close:
+                hints.append((option, close[0]))
+        if not hints:
+            return ""
+        if len(hints) == 1:
+            return f"; did you mean {hints[0][1]}?"
+        return "; did you mean " + ", ".join(f"{close} for {option}" for option, close in hints) + "?"
 
 
 # ----------------------------------------------------------------------------------------------- explain

@@ -106,6 +106,20 @@ def test_explain_text_output_and_usage_errors(model_dir, audio, capsys):
     one_line_error(capsys.readouterr().err, "argument --tier: invalid choice: 4")
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["push", "m", "user/x", "--privte"],
+     "adiff push: error: unrecognized arguments: --privte; did you mean --private? (see adiff push --help)"),
+    (["convert-official", "a.ckpt", "out", "--tokeniser", "gpt2"], "adiff convert-official: error: unrecognized "
+     "arguments: --tokeniser gpt2; did you mean --tokenizer? (see adiff convert-official --help)"),
+    (["--debugg"], "adiff: error: unrecognized arguments: --debugg; did you mean --debug? (see adiff --help)"),
+])
+def test_unknown_options_are_named_by_their_command_with_the_closest_option(argv, line, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+
+
 def test_pairs_csv_errors(model_dir, audio, tmp_path, capsys):
     bad_header = tmp_path / "bad.csv"
     bad_header.write_text("first,second\na.wav,b.wav\n")

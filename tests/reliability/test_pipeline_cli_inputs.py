@@ -184,7 +184,11 @@ def test_cli_explains_silent_and_very_short_files(model_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--tiers", "1"], r"^adiff: error: unrecognized arguments: --tiers 1 \(see adiff --help\)$"),
+    (["--tiers", "1"], r"^adiff explain: error: unrecognized arguments: --tiers 1; did you mean --tier\? \(see adiff "
+                       r"explain --help\)$"),
+    (["--tiers=1", "--sed", "3"], r"^adiff explain: error: unrecognized arguments: --tiers=1 --sed 3; did you mean "
+                                  r"--tier for --tiers, --seed for --sed\? \(see adiff explain --help\)$"),
+    (["--zzzz"], r"^adiff explain: error: unrecognized arguments: --zzzz \(see adiff explain --help\)$"),
     (["--task", "caption"], r"^adiff explain: error: argument --task: invalid choice: 'caption' \(choose from "
                             r"'caption_both', 'caption_first', 'caption_second'\) \(see adiff explain --help\)$"),
     (["--tier", "1", "--task", "caption_first"], r"^adiff explain: error: argument --task: not allowed with argument "
