@@ -105,7 +105,7 @@ def run_worker(size: str, mode: str, args) -> dict:
 
     from modeling_adiff import AdiffForConditionalGeneration
     from processing_adiff import AdiffFeatureExtractor
-    from training.stages import DEFAULT_TRAINABLE, adiff_loss, set_trainable
+    from training.freezing import DEFAULT_TRAINABLE, adiff_loss, set_trainable
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -130,6 +130,7 @@ def run_worker(size: str, mode: str, args) -> dict:
 
     def embeddings():
         """The (B, 2, D) clip embeddings of one batch: recomputed from audio, or looked up in the cache table."""
+        synchronize()  # the previous step's queued GPU work must not be billed to this
         start = time.perf_counter()
         if mode == "stage2_recompute":  # what the loop does without a cache (the frozen encoder builds no graph)
             with torch.no_grad():
@@ -183,8 +184,8 @@ def main(argv=None) -> dict:
     if args.worker:
         print(json.dumps(run_worker(args.worker[0], args.worker[1], args)))
         return {}
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(REPO_ROOT),
-               TOKENIZERS_PARALLELISM="false")
+    python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=python_path, TOKENIZERS_PARALLELISM="false")
     common = ["--batch-size", str(args.batch_size), "--steps", str(args.steps), "--answer-tokens",
               str(args.answer_tokens), "--threads", str(args.threads), "--device", args.device]
     results = {"threads": args.threads, "device": args.device, "answer_tokens": args.answer_tokens, "runs": []}

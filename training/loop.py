@@ -28,7 +28,8 @@ from .optim import build_optimizer, build_scheduler
 from .periodic_eval import evaluate
 from .recipe import Recipe
 from .sampler import ResumableBatchSampler
-from .stages import ADIFF_GROUPS, AdiffStage, build_stage
+from .freezing import ADIFF_GROUPS
+from .stages import AdiffStage, build_stage
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffPro
 
 from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
+from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_loss, set_trainable
 from .recipe import Recipe
 from .stage_data import ClipTaggingData, ExplanationTextData, PairData, read_texts, split_file
 from .tagger import AdiffAudioTagger
@@ -33,18 +34,6 @@ from .towers import build_adiff, build_processor, load_audio_encoder, load_token
 
 logger = logging.getLogger(__name__)
 
-# Trainable groups of an ADIFF model -> its submodules (the LM head is tied to the LM's input embeddings).
-ADIFF_GROUPS = {
-    "audio_encoder": ("model.audio_encoder",),
-    "event_head": ("model.event_head",),
-    "projection": ("model.audio_projection",),
-    "mappers": ("model.audio_mapper_1", "model.audio_mapper_2"),
-    "prompt_mapper": ("model.prompt_mapper",),
-    "cross_projection": ("model.cross_projection",),
-    "language_model": ("model.language_model", "lm_head"),
-}
-GROUNDING_TRAINABLE = ("projection", "mappers", "prompt_mapper", "cross_projection")
-DEFAULT_TRAINABLE = {"grounding": GROUNDING_TRAINABLE, "finetune": GROUNDING_TRAINABLE + ("language_model",)}
 
 
 def _split(recipe: Recipe, name: str, default: str) -> str:
@@ -56,28 +45,6 @@ def _corpus(recipe: Recipe) -> Path:
     if not corpus:
         raise ValueError(f"Recipe for stage {recipe.stage!r} needs data.corpus (a corpus folder with <split>.csv).")
     return Path(corpus)
-
-
-def set_trainable(model, groups) -> list[str]:
-    """Train exactly the ADIFF module `groups` (names of `ADIFF_GROUPS`); returns the frozen modules' names."""
-    model.requires_grad_(False)
-    modules = dict(model.named_modules())
-    frozen = []
-    for group, names in ADIFF_GROUPS.items():
-        for name in names:
-            if modules.get(name) is None:
-                continue
-            if group in groups:
-                modules[name].requires_grad_(True)
-            else:
-                frozen.append(name)
-    return frozen
-
-
-def adiff_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """ADIFF's answer loss and its token count. Only the logits that predict answer tokens are computed
-    (`logits_to_keep`): the LM head never runs over the prefix, which saves a vocabulary-sized matmul per prefix token."""
-    return model(**batch, logits_to_keep=batch["labels"].shape[1] + 1).loss, (batch["labels"] != -100).sum()
 
 
 def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
@@ -368,6 +335,6 @@ def build_stage(recipe: Recipe) -> Stage:
     return STAGE_CLASSES[recipe.stage](recipe)
 
 
-__all__ = ["ADIFF_GROUPS", "DEFAULT_TRAINABLE", "set_trainable", "adiff_loss", "Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
+__all__ = ["Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
            "STAGE_CLASSES", "build_stage", "mean_average_precision", "accelerator_unwrap", "longest_prompt",
            "resolve_prompt_length"]
