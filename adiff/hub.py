@@ -196,9 +196,9 @@ With the `adiff` package installed: `adiff explain first.wav second.wav --tier 1
 ## Citation
 
 ```bibtex
-@inproceedings{{adiff2025,
+@inproceedings{{deshmukh2025adiff,
   title     = {{ADIFF: Explaining audio difference using natural language}},
-  author    = {{Deshmukh, Soham and others}},
+  author    = {{Deshmukh, Soham and Han, Shuo and Singh, Rita and Raj, Bhiksha}},
   booktitle = {{International Conference on Learning Representations (ICLR)}},
   year      = {{2025}},
   note      = {{arXiv:2502.04476}}
