@@ -30,7 +30,6 @@ this is transformers' automatic compilation; the warm-up run pays the compilatio
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -87,14 +86,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (Linux) in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"/proc/self/status has no {field} line; this benchmark measures memory on Linux only.")
+
+
 def rss_mb() -> float:
-    """Current resident set size of this process in MB (Linux)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Current resident set size of this process, MiB."""
+    return _status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KB
+    """Peak resident set size of this process, MiB. VmHWM, not getrusage's ru_maxrss: on Linux a child started with
+    fork + exec inherits the parent's ru_maxrss, which would charge the benchmark's memory to the inference process."""
+    return _status_mb("VmHWM")
 
 
 def tiny_config_kwargs(vocab_size: int, eos_token_id: int) -> dict:

@@ -102,11 +102,12 @@ def test_generation_config_json_round_trip(model, tmp_path):
     model.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "generation_config.json").read_text())
     assert saved["do_sample"] is False and saved["max_new_tokens"] == model.generation_config.max_new_tokens
-    model.generation_config = generation_config_for("paper", base=model.generation_config)
+    original = model.generation_config
+    model.generation_config = generation_config_for("paper", base=original)
     try:
         model.save_pretrained(tmp_path / "paper")
     finally:
-        model.generation_config = generation_config_for("greedy", base=model.generation_config)
+        model.generation_config = original
     reloaded = AdiffForConditionalGeneration.from_pretrained(tmp_path / "paper")
     assert (reloaded.generation_config.do_sample, reloaded.generation_config.top_k) == (True, 3)
 
@@ -140,6 +141,20 @@ def test_batched_greedy_equals_per_pair_with_padding(model, inputs):
     for i, row in enumerate(single):
         expected[i, :len(row)] = row
     assert torch.equal(batched, expected)
+
+
+def test_generation_stops_at_the_configured_end_of_text(model, inputs):
+    pair = prompt_inputs(inputs, [0])
+    free = model.generate(**pair, max_new_tokens=8, eos_token_id=None)[0]
+    stop = int(free[2])
+    original = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = stop  # what a checkpoint's generation_config.json would say
+    try:
+        stopped = model.generate(**pair, max_new_tokens=8)[0]
+    finally:
+        model.generation_config.eos_token_id = original
+    first = free.tolist().index(stop)
+    assert stopped.tolist() == free[:first + 1].tolist()
 
 
 def test_kv_cache_equals_the_official_cacheless_loop(model, inputs, processor):
