@@ -34,13 +34,13 @@ setup(
         "pyyaml>=6.0",
         "matplotlib>=3.7",
         "scipy>=1.10",
+        "datasets>=3.0",  # the training data loaders return datasets.Dataset
     ],
     extras_require={
-        "data": ["datasets>=3.0"],
         "eval": ["pycocoevalcap>=1.2"],
         # Only for users whose torch build matches a torchaudio wheel (PyPI's are CUDA builds); never needed.
         "torchaudio": ["torchaudio"],
-        "dev": ["pytest>=8", "hypothesis>=6", "datasets>=3.0", "pycocoevalcap>=1.2"],
+        "dev": ["pytest>=8", "hypothesis>=6", "pycocoevalcap>=1.2"],
     },
     entry_points={"console_scripts": ["adiff=adiff.cli:main"]},
     classifiers=[

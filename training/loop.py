@@ -223,6 +223,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
                               "train/samples_per_s": window["items"] / max(elapsed, 1e-9)}
                     if grad_norm is not None:
                         record["train/grad_norm"] = float(grad_norm)
+                    if accelerator.device.type == "cuda":
+                        record["train/peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
                     metrics_log.log(step, record)
                     progress.set_postfix(loss=f"{record['train/loss']:.4f}")
                     window = {"loss": 0.0, "count": 0.0, "items": 0, "time": time.perf_counter()}
