@@ -386,8 +386,8 @@ def main(argv=None) -> dict:
         f"{results['benchmark_peak_rss_mb']:.0f} MB (after imports {rss_import:.0f} MB, after building the model "
         f"{rss_model:.0f} MB)")
     if args.inference_rss:
-        log(f"inference process (from_pretrained, processor, generate at batch {results['inference_process_batch_size']}"
-            f"): peak RSS {results['peak_rss_mb']:.0f} MB")
+        log(f"inference process (from_pretrained, processor, generate at batch "
+            f"{results['inference_process_batch_size']}): peak RSS {results['peak_rss_mb']:.0f} MB")
     log(f"audio side (features + HTSAT + prefix) at batch {largest['batch_size']}: {largest['encode_s']:.2f} s of "
         f"{largest['encode_s'] + largest['decode_s']:.2f} s ({100 * results['encode_share_at_largest_batch']:.0f} %)")
     if args.json:
