@@ -17,7 +17,8 @@ setup(
     packages=find_packages(include=["configuration_adiff", "modeling_adiff", "processing_adiff", "training",
                                     "training.*", "adiff", "adiff.*"]),
     include_package_data=True,
-    package_data={"adiff": ["default_model/*", "examples/*.wav"], "training": ["recipes/*.yaml"]},
+    package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav"],
+                  "training": ["recipes/*/*.yaml"]},
     install_requires=[
         # Install the CPU wheel first (`pip install torch==2.13.0`); any torch >= 2.4 satisfies this.
         "torch>=2.4",

@@ -60,6 +60,8 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-dir", type=Path, required=True, help="where the full evaluation report is written")
     parser.add_argument("--max-pairs", type=int, default=None, help="evaluate the first N test pairs only")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="default: adiff/default_model")
+    parser.add_argument("--limit-note", action="append", default=[],
+                        help="an extra (measured) limit for the card's Limits list; repeatable")
     args = parser.parse_args(argv)
 
     import json
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     card += TRAINING_AND_LIMITS.format(
         train_pairs=corpus_info["counts"]["train"]["pairs"], vocab=len(processor.tokenizer),
         classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
+    card += "".join(f"- {note}\n" for note in args.limit_note)
     (args.out / "README.md").write_text(card, encoding="utf-8")
     print(report.to_markdown())
     print(json.dumps(report.targets(), indent=1, default=str))

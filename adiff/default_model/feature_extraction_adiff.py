@@ -1,0 +1,220 @@
+"""Log-mel front end of ADIFF's HTSAT encoder: waveforms -> (clips, 1001, 64) dB features at 32 kHz."""
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from transformers import BatchFeature, SequenceFeatureExtractor
+from transformers.audio_utils import mel_filter_bank
+from transformers.utils import logging
+
+from .arguments import reject_unknown_kwargs
+from .audio_io import check_sampling_rate, checked_channels_first, resample, to_float32
+
+logger = logging.get_logger(__name__)
+
+TRUNCATION_MODES = ("center", "start", "random")
+_CALL_KWARGS = ("raw_audio", "sampling_rate", "truncation", "generator", "seed", "return_tensors")
+POWER_FLOOR = 1e-10  # 10 * log10(1e-10) = -100 dB, the official amin
+# Above this peak amplitude float32 power spectra can overflow (|X| <= peak * n_fft / 2): such clips are scaled to
+# peak 1 before resampling and the STFT, and the scale is added back in dB. Real audio (|x| <= ~1) never gets here.
+LOUD_PEAK = 1e15
+RESAMPLER_MARGIN_S = 2.0  # source audio kept beyond the crop window for the resampler's edges
+
+
+class AdiffFeatureExtractor(SequenceFeatureExtractor):
+    r"""
+    Turns waveforms into the log-mel spectrograms of the official ADIFF / HTSAT front end (torchlibrosa): periodic
+    Hann STFT (`n_fft` samples, centred, reflect padding), power spectrum, Slaney mel filter bank (librosa's default),
+    `10 * log10(max(x, 1e-10))` with no top-dB clip. Every clip becomes exactly `max_length_s` seconds:
+
+    - **Shorter clips** are tiled (repeated end to end, then cut), like the official loader; a clip of exactly
+      `max_length_s` passes unchanged. Any clip of at least one sample works (a clip too short to give one sample
+      at `sampling_rate` is tiled at its own rate first).
+    - **Longer clips** are cropped to one window before any conversion, resampling or STFT, so memory does not grow
+      with the input's length (a 10-minute recording costs what a 12-second one does). The crop is deterministic by
+      default: `truncation="center"` keeps the middle, `"start"` the beginning.
+      `"random"` (training only) draws the start from `generator` (a `numpy.random.Generator`) or `seed`; without
+      either it is unseeded. The official code always crops at random, unseeded, which makes inference
+      non-reproducible; this class does not.
+    - **Multichannel** audio is averaged to mono (the official loader concatenates the channels instead, turning 10 s
+      of stereo into 20 s of samples; that is a bug this class does not reproduce).
+    - Integer PCM (int8, int16, int32, uint8) is scaled to [-1, 1); float64 becomes float32; other rates are resampled
+      to `sampling_rate` with soxr (high quality).
+    - Empty clips, NaN / Inf samples, unsupported dtypes and ambiguous shapes raise an error naming the clip; any
+      finite input gives finite features (silence sits at the -100 dB floor). Each clip is transformed on its own, so
+      its features never depend on the rest of the batch.
+
+    A single clip is a 1-D array, or a 2-D `(channels, samples)` / `(samples, channels)` array whose smaller axis
+    (at most 16 entries) holds the channels. A batch is a list of such clips (numpy arrays or torch tensors).
+
+    Args:
+        feature_size (`int`, defaults to 64): number of mel bins.
+        sampling_rate (`int`, defaults to 32000): rate the features are computed at (Hz).
+        n_fft (`int`, defaults to 1024): FFT size and Hann window length.
+        hop_length (`int`, defaults to 320): STFT hop in samples.
+        f_min (`float`, defaults to 50.0): lowest mel filter edge (Hz).
+        f_max (`float`, defaults to 14000.0): highest mel filter edge (Hz).
+        max_length_s (`float`, defaults to 10.0): clip length in seconds every input is tiled or cropped to.
+        truncation (`str`, defaults to `"center"`): crop policy for longer clips: `"center"`, `"start"` or `"random"`.
+        padding_value (`float`, defaults to 0.0): unused (clips are tiled, not padded); kept for the base class.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from processing_adiff import AdiffFeatureExtractor
+    >>> extractor = AdiffFeatureExtractor()
+    >>> extractor(np.zeros(16000, dtype=np.float32), sampling_rate=16000)["input_features"].shape
+    torch.Size([1, 1001, 64])
+    ```
+    """
+
+    model_input_names = ["input_features"]
+
+    def __init__(self, feature_size: int = 64, sampling_rate: int = 32000, n_fft: int = 1024, hop_length: int = 320,
+                 f_min: float = 50.0, f_max: float = 14000.0, max_length_s: float = 10.0, truncation: str = "center",
+                 padding_value: float = 0.0, **kwargs):
+        kwargs.setdefault("return_attention_mask", False)
+        super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        check_sampling_rate(sampling_rate, what="AdiffFeatureExtractor(sampling_rate=...)")
+        if not 0 <= f_min < f_max <= sampling_rate / 2:
+            raise ValueError(f"Need 0 <= f_min < f_max <= sampling_rate / 2 = {sampling_rate / 2}, got f_min={f_min}, "
+                             f"f_max={f_max}.")
+        self._check_truncation(truncation)
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.f_min = f_min
+        self.f_max = f_max
+        self.max_length_s = max_length_s
+        self.truncation = truncation
+        # (n_fft // 2 + 1, feature_size); librosa's default Slaney scale and Slaney area normalisation
+        self.mel_filters = torch.from_numpy(mel_filter_bank(
+            num_frequency_bins=n_fft // 2 + 1, num_mel_filters=feature_size, min_frequency=f_min, max_frequency=f_max,
+            sampling_rate=sampling_rate, norm="slaney", mel_scale="slaney")).float()
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per clip after tiling or cropping (320000 by default)."""
+        return int(round(self.max_length_s * self.sampling_rate))
+
+    @property
+    def num_frames(self) -> int:
+        """Frames per clip (1001 by default: centred STFT)."""
+        return self.num_samples // self.hop_length + 1
+
+    @staticmethod
+    def _check_truncation(truncation: str) -> None:
+        if truncation not in TRUNCATION_MODES:
+            raise ValueError(f"truncation must be one of {TRUNCATION_MODES}, got {truncation!r}. Use 'center' or "
+                             "'start' for reproducible inference and 'random' only for training augmentation.")
+
+    @staticmethod
+    def _crop_start(length: int, window: int, truncation: str, generator: np.random.Generator | None) -> int:
+        """Where a `window`-sample crop of a `length`-sample clip starts under `truncation`."""
+        if truncation == "center":
+            return (length - window) // 2
+        if truncation == "start":
+            return 0
+        return int((generator or np.random.default_rng()).integers(0, length - window + 1))
+
+    def _fit_length(self, waveform: np.ndarray, truncation: str, generator: np.random.Generator | None) -> np.ndarray:
+        """Tile a short clip or crop a long one to `num_samples`."""
+        target = self.num_samples
+        length = waveform.shape[-1]
+        if length <= target:
+            return np.tile(waveform, math.ceil(target / length))[:target]
+        start = self._crop_start(length, target, truncation, generator)
+        return waveform[start:start + target]
+
+    def _prepare(self, clip, rate, truncation: str, generator, what: str) -> tuple[np.ndarray, float]:
+        """One clip -> `(waveform, gain)`: mono float32 at `sampling_rate`, exactly `num_samples` long, scaled down by
+        `gain` (1.0 except for clips louder than `LOUD_PEAK`)."""
+        rate = check_sampling_rate(rate, what=what)
+        audio = checked_channels_first(clip, what=what)  # (channels, samples), a view of the whole (validated) input
+        # Crop before converting, so that memory is bounded by the window, not by the input's length.
+        window = self.num_samples if rate == self.sampling_rate else math.ceil(
+            (self.max_length_s + RESAMPLER_MARGIN_S) * rate)
+        if audio.shape[-1] > window:
+            start = self._crop_start(audio.shape[-1], window, truncation, generator)
+            audio = audio[:, start:start + window]
+        mono = to_float32(audio, what=what).mean(axis=0, dtype=np.float64)  # (samples,); float64: no channel overflow
+        peak = float(np.abs(mono).max())
+        gain = peak if peak > LOUD_PEAK else 1.0
+        mono = (mono / gain).astype(np.float32)
+        if rate != self.sampling_rate:
+            # A clip shorter than one output sample period would resample to nothing: tile it up to one period.
+            period = math.ceil(rate / self.sampling_rate)
+            if mono.shape[0] < period:
+                mono = np.tile(mono, math.ceil(period / mono.shape[0]))
+            mono = resample(mono, rate, self.sampling_rate)
+        return self._fit_length(mono, truncation, generator), gain
+
+    def _to_clips(self, raw_audio) -> list:
+        """Split the input into a list of single clips."""
+        if isinstance(raw_audio, (np.ndarray, torch.Tensor)):
+            return [raw_audio]
+        if isinstance(raw_audio, Sequence) and not isinstance(raw_audio, (str, bytes)):
+            if len(raw_audio) == 0:
+                raise ValueError("Got an empty list of clips; pass at least one waveform.")
+            if all(isinstance(x, (int, float, np.number)) for x in raw_audio):
+                return [np.asarray(raw_audio, dtype=np.float32)]  # one clip given as a list of numbers
+            return list(raw_audio)
+        raise TypeError(f"Expected a waveform (numpy array or torch tensor) or a list of them, got "
+                        f"{type(raw_audio).__name__}. Load files with `processing_adiff.load_audio` first.")
+
+    def __call__(self, raw_audio, sampling_rate: int | Sequence[int] | None = None, truncation: str | None = None,
+                 generator: np.random.Generator | None = None, seed: int | None = None,
+                 return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+        """
+        Compute log-mel features for one clip or a list of clips.
+
+        Args:
+            raw_audio: a clip or a list of clips (numpy arrays / torch tensors; see the class docstring for layouts).
+            sampling_rate (`int` or list of `int`): rate of the input in Hz, required; one per clip is accepted.
+            truncation (`str`, *optional*): overrides the instance's crop policy for clips longer than `max_length_s`.
+            generator (`numpy.random.Generator`, *optional*): source of the random crops when `truncation="random"`.
+            seed (`int`, *optional*): seeds a fresh generator when `generator` is not given.
+            return_tensors (`str`, defaults to `"pt"`): `"pt"` or `"np"`.
+
+        Returns:
+            `BatchFeature` with `input_features` of shape `(num_clips, num_frames, feature_size)`, float32, in dB.
+        """
+        reject_unknown_kwargs("AdiffFeatureExtractor", kwargs, _CALL_KWARGS)
+        truncation = truncation if truncation is not None else self.truncation
+        self._check_truncation(truncation)
+        if truncation == "random" and generator is None and seed is not None:
+            generator = np.random.default_rng(seed)
+        clips = self._to_clips(raw_audio)
+        rates = list(sampling_rate) if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(clips)
+        if len(rates) != len(clips):
+            raise ValueError(f"Got {len(rates)} sampling rates for {len(clips)} clips; give one rate or one per clip.")
+
+        features = []
+        for index, (clip, rate) in enumerate(zip(clips, rates)):
+            what = f"clip {index}" if len(clips) > 1 else "the audio"
+            waveform, gain = self._prepare(clip, rate, truncation, generator, what)
+            # One STFT per clip: a clip's features never depend on the rest of the batch.
+            features.append(self._log_mel(torch.from_numpy(waveform)[None], gain))  # (1, frames, mels)
+        features = torch.cat(features)  # (N, frames, mels)
+        if return_tensors == "np":
+            features = features.numpy()
+        elif return_tensors not in ("pt", None):
+            raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
+        return BatchFeature({"input_features": features})
+
+    def _log_mel(self, waveforms: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gain`."""
+        window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype)
+        spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
+                              window=window, center=True, pad_mode="reflect", return_complex=True)  # (N, freqs, frames)
+        power = spectrum.real.square() + spectrum.imag.square()
+        mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
+        if gain == 1.0:
+            return 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+        # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
+        return (10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gain**2)) + 20.0 * math.log10(gain)).float()
+
+
+__all__ = ["AdiffFeatureExtractor"]

@@ -1,0 +1,440 @@
+"""ADIFF: explain how two audio clips differ, in natural language.
+
+HTSAT (transformers' `ClapAudioModel`) encodes both clips of a pair in one batched call; each clip embedding is
+projected, L2-normalised and mapped to `prefix_length` GPT-2 embeddings by its own mapper; the prompt's GPT-2
+embeddings go through a prompt mapper; `[audio 1 | separator | audio 2 | prompt]` passes through the
+cross-projection and GPT-2 continues that prefix.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModel, ClapAudioModel, GenerationMixin, PreTrainedModel
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import ModelOutput
+from transformers.utils import logging
+
+from .configuration_adiff import AdiffConfig
+from .remote_code import MODEL_AUTO_MAP, write_remote_code
+
+from .event_head import AdiffEventHead, AdiffEventHeadOutput
+from .generation_presets import default_generation_config, generation_config_for
+from .mapper import AdiffAudioMapper, AdiffPrefixMapper, AdiffTransformer
+from .projection import AdiffAudioProjection
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class AdiffModelOutput(ModelOutput):
+    """
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, prefix + tokens, hidden_size)`):
+            GPT-2's last hidden states over the prefix and the text tokens.
+        cache (`Cache`, *optional*): GPT-2's KV cache.
+        prefix_embeds (`torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`, *optional*):
+            the prefix GPT-2 was given (only when it was computed in this call).
+        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*):
+            HTSAT clip embeddings of audio 1 and audio 2.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    cache: Cache | None = None
+    prefix_embeds: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+
+
+@dataclass
+class AdiffCausalLMOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): mean cross-entropy over answer tokens (labels != -100).
+        logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`): next-token logits.
+        cache (`Cache`, *optional*): GPT-2's KV cache.
+        prefix_embeds (`torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`, *optional*).
+        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    cache: Cache | None = None
+    prefix_embeds: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+
+
+class AdiffPreTrainedModel(PreTrainedModel):
+    config_class = AdiffConfig
+    config: AdiffConfig
+    base_model_prefix = "model"
+    main_input_name = "input_features"
+    input_modalities = ("audio", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["GPT2Block", "ClapAudioLayer", "AdiffTransformerLayer"]
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module):
+        # Only ADIFF's own modules: the towers are sub-models and initialise themselves.
+        std = self.config.text_config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, AdiffPrefixMapper):
+            nn.init.normal_(module.prefix_const, mean=0.0, std=1.0)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
+        `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
+        self.config.auto_map = dict(MODEL_AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
+
+
+class AdiffModel(AdiffPreTrainedModel):
+    """The headless ADIFF model: audio encoder, projection, mappers, cross-projection and GPT-2 without its LM head.
+
+    Args:
+        config (`AdiffConfig`): the model configuration; towers are built from it (never downloaded).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from configuration_adiff import AdiffConfig
+    >>> from modeling_adiff import AdiffModel
+    >>> model = AdiffModel(AdiffConfig()).eval()
+    >>> features = torch.zeros(1, 2, 1001, 64)  # (pairs, 2 audios, frames, mel bins)
+    >>> prompt_ids = torch.zeros(1, 40, dtype=torch.long)
+    >>> model.get_prefix_embeddings(features, prompt_ids).shape
+    torch.Size([1, 121, 768])
+    ```
+    """
+
+    def __init__(self, config: AdiffConfig):
+        super().__init__(config)
+        hidden = config.text_config.n_embd
+        self.audio_encoder = ClapAudioModel(config.audio_config)
+        # HTSAT's TSCAM head: sound-event probabilities per clip and over time (for plots and hallucination checks).
+        self.event_head = (AdiffEventHead(config.audio_config, config.num_event_classes)
+                           if config.num_event_classes > 0 else None)
+        self.audio_projection = AdiffAudioProjection(config.audio_embedding_dim, config.projection_dim,
+                                                     config.projection_dropout)
+        mapper_kwargs = dict(num_heads=config.mapper_num_heads, num_layers=config.mapper_num_layers,
+                             mlp_ratio=config.mapper_mlp_ratio)
+        self.audio_mapper_1 = AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
+                                               config.prefix_length, **mapper_kwargs)
+        self.audio_mapper_2 = AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
+                                               config.prefix_length, **mapper_kwargs)
+        self.prompt_mapper = AdiffPrefixMapper(hidden, config.prefix_length, **mapper_kwargs)
+        self.cross_projection = (
+            AdiffTransformer(hidden, config.cross_projection_num_heads, config.cross_projection_num_layers,
+                             config.mapper_mlp_ratio)
+            if config.use_cross_projection else None
+        )
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.language_model.set_input_embeddings(value)
+
+    def _encode_clips(self, input_features: torch.Tensor):
+        """Runs HTSAT once over both audios of every pair: `(B, 2, T, M)` -> `ClapAudioModel` output over 2B clips."""
+        if input_features.dim() != 4 or input_features.shape[1] != 2:
+            raise ValueError(
+                "input_features must have shape (batch_size, 2, frames, mel_bins) -- audio 1 and audio 2 of each "
+                f"pair -- but got {tuple(input_features.shape)}. Build it with AdiffProcessor(audio=[(a, b), ...]).")
+        batch, pair, frames, mels = input_features.shape
+        clips = input_features.reshape(batch * pair, 1, frames, mels)  # (2B, 1, T, M)
+        return self.audio_encoder(input_features=clips.to(self.audio_encoder.dtype))
+
+    def encode_audio(self, input_features: torch.Tensor) -> torch.Tensor:
+        """HTSAT clip embeddings of both audios of every pair, in one encoder call.
+
+        Args:
+            input_features (`torch.FloatTensor` of shape `(batch_size, 2, frames, mel_bins)`): log-mels from
+                `AdiffFeatureExtractor` (audio 1 then audio 2).
+
+        Returns: `torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`.
+        """
+        pooled = self._encode_clips(input_features).pooler_output  # (2B, D)
+        return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D)
+
+    def get_audio_events(self, input_features: torch.Tensor) -> AdiffEventHeadOutput:
+        """Sound-event probabilities of both audios from HTSAT's event head.
+
+        Returns: `AdiffEventHeadOutput` with `logits` and `clip_probs` of shape `(batch_size, 2, num_event_classes)`
+        and `frame_probs` of shape `(batch_size, 2, frames, num_event_classes)`.
+        """
+        if self.event_head is None:
+            raise ValueError("This model has no event head (config.num_event_classes == 0), so it cannot report "
+                             "event probabilities. Use a model trained or converted with an event head.")
+        grid = self._encode_clips(input_features).last_hidden_state
+        events = self.event_head(grid)
+        batch = input_features.shape[0]
+        return AdiffEventHeadOutput(
+            logits=events.logits.view(batch, 2, -1),  # (B, 2, C)
+            clip_probs=events.clip_probs.view(batch, 2, -1),  # (B, 2, C)
+            frame_probs=events.frame_probs.view(batch, 2, *events.frame_probs.shape[1:]),  # (B, 2, F, C)
+        )
+
+    def get_audio_features(self, input_features: torch.Tensor | None = None,
+                           audio_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected clip embeddings (before L2 normalisation), shape `(batch_size, 2, projection_dim)`.
+
+        Give either `input_features` (log-mels) or precomputed HTSAT `audio_embeds` `(batch_size, 2, D)`.
+        """
+        if audio_embeds is None:
+            if input_features is None:
+                raise ValueError("Pass input_features (from AdiffProcessor) or precomputed audio_embeds.")
+            audio_embeds = self.encode_audio(input_features)
+        return self.audio_projection(audio_embeds.to(self.audio_projection.linear1.weight.dtype))
+
+    def get_prefix_embeddings(
+        self,
+        input_features: torch.Tensor | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
+        audio_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The prefix GPT-2 continues: `[audio 1 | separator | audio 2 | prompt]` after the cross-projection.
+
+        Accepts the processor's outputs as keywords. `prompt_attention_mask` and `labels` are accepted and not used:
+        like the official model, the prompt mapper reads the padded prompt as is.
+
+        Returns: `torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`.
+        """
+        if prompt_input_ids is None:
+            raise ValueError("prompt_input_ids is required: encode a prompt with AdiffProcessor(text=... or tier=...).")
+        if prompt_input_ids.shape[-1] != self.config.prompt_length:
+            raise ValueError(
+                f"prompt_input_ids must have {self.config.prompt_length} tokens (config.prompt_length), got "
+                f"{prompt_input_ids.shape[-1]}. Encode prompts with this model's AdiffProcessor.")
+        audio = self.get_audio_features(input_features, audio_embeds)  # (B, 2, P)
+        if self.config.normalize_audio_embeddings:
+            # In float32: in float16 the 1e-12 floor underflows, and an all-zero projection would give 0 / 0 = NaN.
+            audio = F.normalize(audio.float(), p=2, dim=-1, eps=1e-12).to(audio.dtype)
+        audio_prefix_1 = self.audio_mapper_1(audio[:, 0])  # (B, prefix_length, E)
+        audio_prefix_2 = self.audio_mapper_2(audio[:, 1])  # (B, prefix_length, E)
+        embeddings = self.get_input_embeddings()
+        prompt_prefix = self.prompt_mapper(embeddings(prompt_input_ids))  # (B, prefix_length, E)
+        parts = [audio_prefix_1, audio_prefix_2, prompt_prefix]
+        if self.config.use_separator:
+            separator = embeddings.weight[self.config.separator_token_id]  # (E,)
+            parts.insert(1, separator.expand(audio.shape[0], 1, -1))  # (B, 1, E)
+        prefix = torch.cat(parts, dim=1)  # (B, total_prefix_length, E)
+        if self.cross_projection is not None:
+            prefix = self.cross_projection(prefix)
+        return prefix
+
+    def forward(
+        self,
+        input_features: torch.Tensor | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        audio_embeds: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> AdiffModelOutput:
+        """Runs GPT-2 over `[prefix | input_ids]`.
+
+        With audio (`input_features` or `audio_embeds`) and `prompt_input_ids`, the prefix is computed and prepended to
+        the embeddings of `input_ids` (teacher-forced answer tokens, may be omitted). Without audio, `inputs_embeds` or
+        `input_ids` go to GPT-2 as they are (cached decoding steps).
+        """
+        prefix = None
+        has_audio = input_features is not None or audio_embeds is not None
+        if has_audio and inputs_embeds is None:
+            if input_features is not None and audio_embeds is None:
+                audio_embeds = self.encode_audio(input_features)
+            prefix = self.get_prefix_embeddings(prompt_input_ids=prompt_input_ids, audio_embeds=audio_embeds)
+            batch, prefix_len = prefix.shape[:2]
+            prefix_mask = torch.ones(batch, prefix_len, dtype=torch.long, device=prefix.device)
+            if input_ids is not None:
+                inputs_embeds = torch.cat((prefix, self.get_input_embeddings()(input_ids)), dim=1)  # (B, Lp + Lt, E)
+                if attention_mask is None:
+                    attention_mask = torch.ones_like(input_ids)
+                attention_mask = torch.cat((prefix_mask, attention_mask.to(prefix_mask.dtype)), dim=1)
+            else:
+                inputs_embeds, attention_mask = prefix, prefix_mask
+            input_ids = None
+        elif has_audio:
+            raise ValueError("Pass either audio (input_features / audio_embeds) or inputs_embeds, not both.")
+        outputs = self.language_model(
+            input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+            cache=cache, use_cache=use_cache, **kwargs,
+        )
+        return AdiffModelOutput(last_hidden_state=outputs.last_hidden_state,
+                                cache=outputs.cache, prefix_embeds=prefix,
+                                audio_embeds=audio_embeds)
+
+
+class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
+    """ADIFF with GPT-2's LM head: computes the answer loss and generates explanations.
+
+    Args:
+        config (`AdiffConfig`): the model configuration.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from transformers import AutoModel, AutoProcessor
+    >>> model = AutoModel.from_pretrained("path/to/adiff")  # doctest: +SKIP
+    >>> processor = AutoProcessor.from_pretrained("path/to/adiff")  # doctest: +SKIP
+    >>> inputs = processor(audio=(clip_a, clip_b), tier=2, sampling_rate=32000, return_tensors="pt")  # doctest: +SKIP
+    >>> processor.batch_decode(model.generate(**inputs, max_new_tokens=60))  # doctest: +SKIP
+    ```
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.wte.weight"}
+    # The loss is a mean over answer tokens and ignores `num_items_in_batch`: tell `Trainer` so, or it skips its own
+    # gradient-accumulation scaling of the logged loss (and `**kwargs` in `forward` would make it assume otherwise).
+    accepts_loss_kwargs = False
+    # GenerationMixin routes `inputs_embeds` (our precomputed prefix) to the first decoding step only for models whose
+    # main input is `input_ids`; audio enters `generate` as a keyword and is turned into that prefix up front.
+    main_input_name = "input_ids"
+
+    def __init__(self, config: AdiffConfig):
+        super().__init__(config)
+        self.model = AdiffModel(config)
+        self.lm_head = nn.Linear(config.text_config.n_embd, config.text_config.vocab_size, bias=False)
+        self.post_init()
+        # Greedy, stop at <|endoftext|>, pad finished pairs with it; a generation_config.json in a loaded folder wins.
+        self.generation_config = default_generation_config(config)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear):
+        self.lm_head = value
+
+    def get_audio_features(self, input_features=None, audio_embeds=None) -> torch.Tensor:
+        return self.model.get_audio_features(input_features, audio_embeds)
+
+    def get_prefix_embeddings(self, **inputs) -> torch.Tensor:
+        return self.model.get_prefix_embeddings(**inputs)
+
+    def forward(
+        self,
+        input_features: torch.Tensor | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        audio_embeds: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        prompt_attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> AdiffCausalLMOutput:
+        r"""
+        Args:
+            input_features (`torch.FloatTensor` of shape `(batch_size, 2, frames, mel_bins)`): log-mels of both audios.
+            prompt_input_ids (`torch.LongTensor` of shape `(batch_size, prompt_length)`): the encoded prompt.
+            input_ids (`torch.LongTensor` of shape `(batch_size, answer_length)`, *optional*): answer tokens; when
+                omitted during training they are taken from `labels` (padding -> the separator id, masked out).
+            labels (`torch.LongTensor` of shape `(batch_size, answer_length)`, *optional*): answer tokens followed by
+                <|endoftext|>, -100 where padded. The loss covers only these; the prefix never enters it.
+            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached HTSAT
+                embeddings to use instead of `input_features` (frozen-encoder training).
+        """
+        if labels is not None and input_ids is None:
+            # Teacher forcing: the model reads the answer it has to predict, shifted inside the loss below.
+            input_ids = labels.masked_fill(labels == -100, self.config.separator_token_id)
+            attention_mask = (labels != -100).long()
+        outputs = self.model(
+            input_features=input_features, prompt_input_ids=prompt_input_ids, input_ids=input_ids,
+            attention_mask=attention_mask, audio_embeds=audio_embeds, inputs_embeds=inputs_embeds,
+            cache=cache, use_cache=use_cache, **kwargs,
+        )
+        hidden = outputs.last_hidden_state
+        slice_from = -logits_to_keep if logits_to_keep else 0
+        logits = self.lm_head(hidden[:, slice_from:])  # (B, L, V)
+        loss = None
+        if labels is not None:
+            loss = self.answer_loss(logits, labels)
+        return AdiffCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache,
+                                   prefix_embeds=outputs.prefix_embeds, audio_embeds=outputs.audio_embeds)
+
+    @staticmethod
+    def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the answer tokens: position `t` of the full sequence predicts token `t + 1`, so the
+        logits that predict `labels` are the `answer_length` positions ending one before the last."""
+        answer_length = labels.shape[1]
+        predicting = logits[:, -answer_length - 1:-1]  # (B, answer_length, V)
+        return F.cross_entropy(predicting.float().reshape(-1, predicting.shape[-1]), labels.reshape(-1),
+                               ignore_index=-100)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_features: torch.Tensor | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
+        audio_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        preset: str | None = None,
+        tier: int | None = None,
+        **kwargs,
+    ) -> torch.LongTensor:
+        """Generates explanations for a batch of pairs; returns only the new tokens, `(batch_size * num_return_sequences,
+        new_tokens)`. Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword
+        (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...).
+        Both audios of every pair are encoded once, in one encoder call, before decoding starts.
+
+        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: that tier's
+        `max_new_tokens`) start from `model.generation_config` (see `generation_presets`); explicit keywords still win.
+        """
+        if "labels" in kwargs:
+            raise TypeError("generate() got `labels`: they are for training. Call the processor without answers= "
+                            "(or drop the 'labels' key) before generating.")
+        if preset is not None or tier is not None:
+            generation_config = generation_config_for(
+                preset, tier=tier, base=kwargs.pop("generation_config", None) or self.generation_config)
+            kwargs = generation_config.update(**kwargs)  # explicit keywords win; the unused ones are model inputs
+            kwargs["generation_config"] = generation_config
+        # The prefix (audio + prompt) is computed once here and enters GPT-2 as `inputs_embeds` at the first step;
+        # GenerationMixin's default `prepare_inputs_for_generation` then feeds only new tokens, the KV cache holding
+        # the prefix, so the audio is never encoded again.
+        if inputs_embeds is None:
+            inputs_embeds = self.model.get_prefix_embeddings(input_features=input_features,
+                                                             prompt_input_ids=prompt_input_ids,
+                                                             audio_embeds=audio_embeds)
+            attention_mask = None
+        max_new_tokens = kwargs.get("max_new_tokens",
+                                    (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
+        context = self.config.text_config.n_positions
+        if max_new_tokens is not None and inputs_embeds.shape[1] + max_new_tokens > context:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the language "
+                f"model's context of {context} positions (text_config.n_positions); ask for at most "
+                f"{context - inputs_embeds.shape[1]} new tokens.")
+        if attention_mask is None:
+            attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+        return super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+
+__all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
+           "AdiffCausalLMOutput"]
