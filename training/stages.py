@@ -14,6 +14,7 @@ Every stage's `loss(model, batch)` returns `(mean loss, number of loss terms)`: 
 N-process training computes exactly the single-process global-batch loss.
 """
 
+import abc
 import json
 import logging
 from pathlib import Path
@@ -61,7 +62,7 @@ def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float
     return sum(precisions) / len(precisions) if precisions else float("nan")
 
 
-class Stage:
+class Stage(abc.ABC):
     """Base class: one stage of the recipe. Subclasses fill in model, data, loss and export."""
 
     def __init__(self, recipe: Recipe):
@@ -72,24 +73,28 @@ class Stage:
         """True when the stage only exports `init.pretrained` instead of training."""
         return False
 
+    @abc.abstractmethod
     def build_model(self) -> torch.nn.Module:
-        raise NotImplementedError
+        """Implemented by every stage."""
 
     def set_train_mode(self, model: torch.nn.Module) -> None:
         model.train()
 
+    @abc.abstractmethod
     def build_data(self, model, accelerator) -> tuple:
-        raise NotImplementedError
+        """Implemented by every stage."""
 
+    @abc.abstractmethod
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """Implemented by every stage."""
 
     def eval_extras(self, model, eval_data, accelerator) -> dict:
         """Extra evaluation: metrics and generated samples (main process gets a `samples` list)."""
         return {}
 
+    @abc.abstractmethod
     def save_final(self, model, folder: Path, accelerator) -> None:
-        raise NotImplementedError
+        """Implemented by every stage."""
 
 
 class TaggerStage(Stage):
