@@ -18,7 +18,6 @@ from conftest import FIXTURES, REPO_ROOT
 
 import adiff.hub
 from adiff.cli import main
-from adiff.default_model import is_default_model_installed
 from adiff.plot import DPI, FIGSIZE
 from processing_adiff import TIER_PROMPTS
 
@@ -133,8 +132,12 @@ def test_pairs_csv_errors(model_dir, audio, tmp_path, capsys):
         one_line_error(capsys.readouterr().err, *fragments)
 
 
-@pytest.mark.skipif(is_default_model_installed(), reason="the default model is installed")
-def test_explain_without_model_says_the_default_is_missing(audio, capsys):
+def test_explain_without_model_says_the_default_is_missing(audio, capsys, monkeypatch, tmp_path):
+    # A checkout or wheel without the shipped weights: the default folder holds no config.json.
+    from adiff import default_model
+
+    monkeypatch.setattr("adiff.cli.default_model_dir",
+                        lambda: default_model.default_model_dir(tmp_path / "not_installed"))
     assert main(["explain", str(audio / "tone.wav"), str(audio / "burst.wav")]) == 1
     one_line_error(capsys.readouterr().err, "The default ADIFF model is not installed", "--model path/to/model")
 
