@@ -18,8 +18,9 @@ from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from adiff.hub import build_model_card  # noqa: E402
 from training.evaluation import evaluate_model  # noqa: E402
 
-# What inference needs; training state, recipes and logs stay behind.
-SHIPPED_SUFFIXES = (".json", ".safetensors", ".txt", ".py")
+# What inference needs; training state, recipes, logs and the remote-code copies of the library (the installed package
+# provides the code) stay behind.
+SHIPPED_SUFFIXES = (".json", ".safetensors", ".txt")
 SHIPPED_EXCLUDE = ("training_recipe.json", "trainer_state.json", "conversion_report.json")
 
 TRAINING_AND_LIMITS = """
@@ -44,13 +45,25 @@ text and the prompt paraphrases ({vocab} tokens).
 """
 
 
+def _drop_auto_map(value):
+    """Removes `auto_map` entries (at any depth): without the copied code they would point at nothing."""
+    if isinstance(value, dict):
+        return {k: _drop_auto_map(v) for k, v in value.items() if k != "auto_map"}
+    return value
+
+
 def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
+    import json
+
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and path.suffix in SHIPPED_SUFFIXES and path.name not in SHIPPED_EXCLUDE:
             shutil.copy2(path, out_dir / path.name)
+            if path.suffix == ".json":
+                data = json.loads(path.read_text())
+                (out_dir / path.name).write_text(json.dumps(_drop_auto_map(data), indent=2, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> int:
