@@ -3,6 +3,7 @@ data-parallel evaluation (2 CPU processes under `accelerate launch` give the rep
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -97,8 +98,13 @@ def test_two_processes_give_the_one_process_report(report, model_dir, corpus, tm
                "--batch-size", "2", "--preset", "paper", "--seed", "3", "--max-new-tokens", "4",
                "--behaviour-max-pairs", "2", "--metrics", "bleu", "rouge", "cider", "--no-progress",
                "--output-dir", str(tmp_path)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO_ROOT),
+               TOKENIZERS_PARALLELISM="false")
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    if done.returncode != 0 and re.search(r"Signal \d+ \(SIG[A-Z]+\) received", done.stderr):
+        # Once in three CI runs a worker died by SIGABRT in native code ("terminate called without an active
+        # exception") before producing anything; a crash by signal is retried once, a wrong result never is.
+        done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads((tmp_path / "report.json").read_text())
     assert two["environment"]["num_processes"] == 2
