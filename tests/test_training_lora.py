@@ -3,7 +3,7 @@ and merged into a plain folder AutoModel loads, with the same outputs."""
 
 import pytest
 import torch
-from training_testing import TINY_AUDIO, TINY_TEXT, stage_recipe, synth_corpus  # noqa: F401
+from training_testing import save_tiny_towers, stage_recipe, synth_corpus  # noqa: F401
 
 from training.loop import train
 from training.recipe import recipe_from_dict
@@ -13,17 +13,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def stage2_folder(synth_corpus, tmp_path_factory):  # noqa: F811
-    from transformers import AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config, GPT2LMHeadModel
-
     root = tmp_path_factory.mktemp("lora_base")
-    torch.manual_seed(0)
-    ClapAudioModel(ClapAudioConfig(**TINY_AUDIO)).save_pretrained(root / "encoder")
-    tokenizer = AutoTokenizer.from_pretrained(synth_corpus / "tokenizer")
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), **TINY_TEXT)).save_pretrained(root / "lm")
-    tokenizer.save_pretrained(root / "lm")
     return train(recipe_from_dict(stage_recipe(
-        "grounding", root / "s2", synth_corpus, train={"max_steps": 1},
-        init={"audio_encoder": str(root / "encoder"), "language_model": str(root / "lm")})))
+        "grounding", root / "s2", synth_corpus, train={"max_steps": 1}, init=save_tiny_towers(root, synth_corpus))))
 
 
 def _inputs(folder, corpus):

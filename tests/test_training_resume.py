@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_testing import (PYTHON, TINY_AUDIO, TINY_TEXT, TRAIN_SCRIPT, stage_recipe, subprocess_env,  # noqa: F401
+from training_testing import (PYTHON, TRAIN_SCRIPT, save_tiny_towers, stage_recipe, subprocess_env,  # noqa: F401
                               synth_corpus, write_recipe)
 
 from training.checkpointing import CheckpointError, latest_checkpoint, list_checkpoints
@@ -25,15 +25,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def towers(synth_corpus, tmp_path_factory):  # noqa: F811
     """Untrained tiny towers saved like stage-1 outputs (the grounding stage starts from them)."""
-    from transformers import AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config, GPT2LMHeadModel
-
-    root = tmp_path_factory.mktemp("towers")
-    torch.manual_seed(0)
-    ClapAudioModel(ClapAudioConfig(**TINY_AUDIO)).save_pretrained(root / "encoder")
-    tokenizer = AutoTokenizer.from_pretrained(synth_corpus / "tokenizer")
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), **TINY_TEXT)).save_pretrained(root / "lm")
-    tokenizer.save_pretrained(root / "lm")
-    return {"audio_encoder": str(root / "encoder"), "language_model": str(root / "lm")}
+    return save_tiny_towers(tmp_path_factory.mktemp("towers"), synth_corpus)
 
 
 def _grounding(out, corpus, towers, **train_settings):

@@ -66,6 +66,19 @@ def stage_recipe(stage: str, output_dir: Path, corpus: Path, **sections) -> dict
     return recipe
 
 
+def save_tiny_towers(root: Path, corpus: Path) -> dict:
+    """Untrained tiny towers saved like stage-1 outputs; returns the grounding stage's `init` section."""
+    import torch
+    from transformers import AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    ClapAudioModel(ClapAudioConfig(**TINY_AUDIO)).save_pretrained(root / "encoder")
+    tokenizer = AutoTokenizer.from_pretrained(corpus / "tokenizer")
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), **TINY_TEXT)).save_pretrained(root / "lm")
+    tokenizer.save_pretrained(root / "lm")
+    return {"audio_encoder": str(root / "encoder"), "language_model": str(root / "lm")}
+
+
 def write_recipe(path: Path, recipe: dict) -> Path:
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     return path
