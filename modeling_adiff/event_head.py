@@ -19,11 +19,15 @@ class AdiffEventHeadOutput(ModelOutput):
         frame_probs (`torch.FloatTensor` of shape `(batch_size, num_frames, num_classes)`): per-frame probabilities,
             HTSAT's `framewise_output`, on the encoder's resampled time grid (`spec_size * freq_ratio` = 1024 frames
             for 10 s by default, i.e. 9.77 ms per frame).
+        step_logits (`torch.FloatTensor` of shape `(batch_size, num_classes, num_time_steps)`): the TSCAM logits per
+            time step (`num_time_steps` = 32 over the clip by default); `logits` is their mean. Frame-level training
+            targets go on these.
     """
 
     logits: torch.FloatTensor | None = None
     clip_probs: torch.FloatTensor | None = None
     frame_probs: torch.FloatTensor | None = None
+    step_logits: torch.FloatTensor | None = None
 
 
 class AdiffEventHead(nn.Module):
@@ -51,6 +55,7 @@ class AdiffEventHead(nn.Module):
         self.freq_bins = config.spec_size // downsampling // config.patch_stride[0] // freq_ratio
         # Every final time step covers `frames_per_step` frames of the (spec_size * freq_ratio)-frame input.
         self.frames_per_step = downsampling * config.patch_stride[1]
+        self.num_time_steps = config.spec_size * freq_ratio // self.frames_per_step  # T', 32 by default
         self.tscam_conv = nn.Conv2d(config.hidden_size, num_classes, kernel_size=(self.freq_bins, 3), padding=(0, 1))
 
     def forward(self, last_hidden_state: torch.Tensor) -> AdiffEventHeadOutput:
@@ -63,7 +68,8 @@ class AdiffEventHead(nn.Module):
         logits = step_logits.mean(dim=-1)  # (B, classes)
         step_probs = torch.sigmoid(step_logits).transpose(1, 2)  # (B, T', classes)
         frame_probs = step_probs.repeat_interleave(self.frames_per_step, dim=1)  # (B, T' * frames_per_step, classes)
-        return AdiffEventHeadOutput(logits=logits, clip_probs=torch.sigmoid(logits), frame_probs=frame_probs)
+        return AdiffEventHeadOutput(logits=logits, clip_probs=torch.sigmoid(logits), frame_probs=frame_probs,
+                                    step_logits=step_logits)
 
 
 __all__ = ["AdiffEventHead", "AdiffEventHeadOutput"]

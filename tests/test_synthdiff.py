@@ -73,6 +73,12 @@ def test_layout_columns_tiers_and_balance(corpus):
         clips = list(csv.DictReader(f))
     assert len(clips) == 80
     assert all(label in CLASS_NAMES for c in clips for label in filter(None, c["labels"].split(";")))
+    # The tagging index carries each clip's event times (frame-level targets for stage 1a), from the same facts.
+    by_path = {r[f"filepath{k}"]: r[f"clip{k}"] for r in records for k in (1, 2)}
+    for c in clips:
+        facts = by_path[c["filepath"]]
+        assert c["background"] == facts["background"]
+        assert [e.split("@")[0] for e in filter(None, c["events"].split(";"))] == [e["class"] for e in facts["events"]]
 
 
 def test_clip_facts_match_the_audio_files(corpus):

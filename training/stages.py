@@ -23,13 +23,15 @@ import torch
 from transformers import ClapAudioConfig, GPT2Config, GPT2LMHeadModel
 
 from modeling_adiff import AdiffForConditionalGeneration
+from modeling_adiff.event_head import AdiffEventHead
 from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffProcessor
 
 from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
 from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_loss, set_trainable
 from .recipe import Recipe
-from .stage_data import ClipTaggingData, ExplanationTextData, PairData, read_texts, split_file
+from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
+                         split_file)
 from .tagger import AdiffAudioTagger
 from .towers import build_adiff, build_processor, load_audio_encoder, load_tokenizer
 
@@ -105,13 +107,18 @@ class TaggerStage(Stage):
         return bool(self.recipe.init.get("pretrained"))
 
     def class_names(self, corpus: Path) -> list[str] | None:
-        """The tagger's classes: `data.labels`, else the corpus catalogue (`corpus.json` `sound_classes`, so classes
-        absent from the training split still get an output), else the training split's labels."""
+        """The tagger's classes: `data.labels`, else the corpus catalogue (`corpus.json` `sound_classes`, plus
+        `background:<name>` per `backgrounds` entry with `data.background_labels`, so classes absent from the training
+        split still get an output), else the training split's labels."""
         if self.recipe.data.get("labels"):
             return list(self.recipe.data["labels"])
         catalogue = corpus / "corpus.json"
         if catalogue.is_file():
-            return json.loads(catalogue.read_text(encoding="utf-8")).get("sound_classes")
+            info = json.loads(catalogue.read_text(encoding="utf-8"))
+            names = info.get("sound_classes")
+            if names is not None and self.recipe.data.get("background_labels", False):
+                names = names + [background_label(b) for b in info.get("backgrounds", [])]
+            return names
         return None
 
     def build_model(self):
@@ -119,11 +126,16 @@ class TaggerStage(Stage):
             return load_audio_encoder(self.recipe.init["pretrained"])
         self.feature_extractor = AdiffFeatureExtractor()
         corpus = _corpus(self.recipe)
-        self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
-                                           self.feature_extractor, training=True, label_names=self.class_names(corpus))
         audio = dict(self.recipe.model.get("audio_config", {}))
         audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
-        return AdiffAudioTagger(ClapAudioConfig(**audio), self.train_clips.label_names)
+        config = ClapAudioConfig(**audio)
+        self.clip_options = {"background_labels": bool(self.recipe.data.get("background_labels", False)),
+                             "frame_steps": AdiffEventHead(config, 1).num_time_steps
+                             if self.recipe.data.get("frame_labels", True) else None}
+        self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
+                                           self.feature_extractor, training=True, label_names=self.class_names(corpus),
+                                           **self.clip_options)
+        return AdiffAudioTagger(config, self.train_clips.label_names)
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")
@@ -131,7 +143,7 @@ class TaggerStage(Stage):
         if eval_split:
             eval_data = ClipTaggingData(split_file(_corpus(self.recipe), eval_split, "_clips.csv"),
                                         self.feature_extractor, training=False,
-                                        label_names=self.train_clips.label_names)
+                                        label_names=self.train_clips.label_names, **self.clip_options)
         return self.train_clips, eval_data
 
     def loss(self, model, batch):

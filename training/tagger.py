@@ -40,7 +40,13 @@ class AdiffAudioTagger(nn.Module):
         encoder (`ClapAudioModel`, *optional*): an existing encoder (e.g. from `from_pretrained`); built from `config`
             when omitted.
 
-    Shapes: `input_features` `(B, frames, mels)` or `(B, 1, frames, mels)`, `labels` `(B, num_classes)` in {0, 1}.
+    Loss: binary cross-entropy of the clip logits (HTSAT's time-averaged TSCAM logits) against `labels`, plus, when
+    `frame_labels` are given, binary cross-entropy of the per-step TSCAM logits against them (over the clips
+    `frame_mask` marks), which tells the encoder *where* each event is and trains a from-scratch HTSAT far faster
+    than clip labels alone.
+
+    Shapes: `input_features` `(B, frames, mels)` or `(B, 1, frames, mels)`, `labels` `(B, num_classes)` in {0, 1},
+    `frame_labels` `(B, num_classes, num_time_steps)` in {0, 1}, `frame_mask` `(B,)` bool.
     """
 
     def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None):
@@ -52,15 +58,32 @@ class AdiffAudioTagger(nn.Module):
         self.encoder = encoder if encoder is not None else ClapAudioModel(config)
         self.event_head = AdiffEventHead(config, len(self.labels))
 
-    def forward(self, input_features: torch.Tensor, labels: torch.Tensor | None = None) -> TaggerOutput:
+    @property
+    def num_time_steps(self) -> int:
+        """Time steps of the TSCAM logits over one clip: the resolution of `frame_labels`."""
+        return self.event_head.num_time_steps
+
+    def forward(self, input_features: torch.Tensor, labels: torch.Tensor | None = None,
+                frame_labels: torch.Tensor | None = None, frame_mask: torch.Tensor | None = None) -> TaggerOutput:
         if input_features.dim() == 3:
             input_features = input_features.unsqueeze(1)  # (B, 1, frames, mels)
         hidden = self.encoder(input_features=input_features).last_hidden_state  # (B, C, F', T')
-        logits = self.event_head(hidden).logits  # (B, classes)
+        events = self.event_head(hidden)
         loss = None
         if labels is not None:
-            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        return TaggerOutput(loss=loss, logits=logits)
+            loss = F.binary_cross_entropy_with_logits(events.logits.float(), labels.float())
+        if frame_labels is not None:
+            if frame_labels.shape != events.step_logits.shape:
+                raise ValueError(f"frame_labels must have shape (batch, classes, time steps) = "
+                                 f"{tuple(events.step_logits.shape)}, got {tuple(frame_labels.shape)}; build them "
+                                 f"with {self.num_time_steps} steps per clip (ClipTaggingData(frame_steps=...)).")
+            keep = torch.ones(frame_labels.shape[0], dtype=torch.bool, device=frame_labels.device) \
+                if frame_mask is None else frame_mask.bool()
+            if keep.any():
+                frame_loss = F.binary_cross_entropy_with_logits(events.step_logits[keep].float(),
+                                                                frame_labels[keep].float())
+                loss = frame_loss if loss is None else loss + frame_loss
+        return TaggerOutput(loss=loss, logits=events.logits)
 
     def save_pretrained(self, folder: str | Path, **kwargs) -> None:
         folder = Path(folder)

@@ -6,7 +6,8 @@ Layout of `out_dir`:
 - `<split>.csv`: `taskname,filepath1,filepath2,caption1,caption2,input,answer`, one row per (pair, tier) plus
   position-captioning rows; file paths are relative to `out_dir`; `input` holds the canonical prompts.
 - `<split>_facts.jsonl`: one JSON object per pair with the exact facts of both clips and of the pair.
-- `<split>_clips.csv`: `filepath,labels,background` per clip (labels `;`-separated) for multi-label tagging.
+- `<split>_clips.csv`: `filepath,labels,background,events` per clip for multi-label tagging: `labels` the `;`-separated
+  event classes, `events` their times as `;`-separated `class@start-end` (seconds), for frame-level targets.
 - `corpus.json`: generator version, seed, parameters, class catalogue and counts.
 """
 
@@ -196,6 +197,24 @@ class _InlineExecutor:
         return map(fn, jobs)
 
 
+def event_times(clip: dict) -> str:
+    """A clip's events as `class@start-end;...` (seconds, clipped to the clip), the `events` column of `_clips.csv`."""
+    return ";".join(f"{e['class']}@{e['onset_s']:.3f}-{e['onset_s'] + e['duration_s']:.3f}" for e in clip["events"])
+
+
+def write_clips_csv(path: Path, records: list) -> None:
+    """The tagging index of a split (`filepath,labels,background,events` per clip) from its fact records; also
+    rebuilds the index of an existing corpus from `<split>_facts.jsonl`."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(("filepath", "labels", "background", "events"))
+        for record in records:
+            for k in (1, 2):
+                clip = record[f"clip{k}"]
+                writer.writerow((record[f"filepath{k}"], ";".join(clip["labels"]), clip["background"],
+                                 event_times(clip)))
+
+
 def _write_split(out_dir: Path, split: str, records: list, caption_rows: int) -> dict:
     with open(out_dir / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -205,17 +224,12 @@ def _write_split(out_dir: Path, split: str, records: list, caption_rows: int) ->
     with open(out_dir / f"{split}_facts.jsonl", "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")
-    with open(out_dir / f"{split}_clips.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(("filepath", "labels", "background"))
-        for record in records:
-            for k in (1, 2):
-                clip = record[f"clip{k}"]
-                writer.writerow((record[f"filepath{k}"], ";".join(clip["labels"]), clip["background"]))
+    write_clips_csv(out_dir / f"{split}_clips.csv", records)
     edits = Counter(r["edit"]["kind"] for r in records if r["pair_type"] == "edited")
     return {"pairs": len(records), "rows": len(records) * (3 + caption_rows),
             "pair_types": dict(Counter(r["pair_type"] for r in records)), "edits": dict(edits)}
 
 
 __all__ = ["GENERATOR_VERSION", "DEFAULT_SAMPLE_RATE", "DEFAULT_SECONDS", "DEFAULT_SPLITS", "TASKNAME",
-           "CSV_COLUMNS", "pair_seed", "generate_pair", "generate_corpus", "resolve_splits"]
+           "CSV_COLUMNS", "pair_seed", "generate_pair", "generate_corpus", "resolve_splits", "event_times",
+           "write_clips_csv"]
