@@ -36,6 +36,12 @@ def test_recipe_errors_name_the_key_and_the_fix():
         recipe_from_dict({"stage": "pretrain", "output_dir": "x"})
     with pytest.raises(ValueError, match="has no 'output_dir'"):
         recipe_from_dict({"stage": "lm"})
+    with pytest.raises(ValueError, match=r"Recipe value optim.lr must be a finite number, got inf"):
+        recipe_from_dict({"stage": "lm", "output_dir": "x", "optim": {"lr": "inf"}})
+    with pytest.raises(ValueError, match=r"Recipe value optim.weight_decay must be a finite number, got nan"):
+        recipe_from_dict({"stage": "lm", "output_dir": "x", "optim": {"weight_decay": float("nan")}})
+    with pytest.raises(ValueError, match=r"Recipe value train.epochs must be a finite number"):
+        recipe_from_dict({"stage": "lm", "output_dir": "x", "train": {"epochs": float("inf")}})
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         recipe_from_dict({"stage": "lm", "output_dir": "x", "train": {"mixed_precision": "fp8"}})
     with pytest.raises(FileNotFoundError, match="training/recipes/"):

@@ -9,6 +9,7 @@ with `--set section.key=value` (the value is parsed as YAML, so `--set train.epo
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +140,11 @@ def _validate(recipe: Recipe) -> None:
     if recipe.stage not in STAGES:
         raise ValueError(f"Recipe stage must be one of {STAGES}, got {recipe.stage!r}.")
     train, optim = recipe.train, recipe.optim
+    for section in ("train", "optim", "eval", "lora"):
+        for key, value in dataclasses.asdict(getattr(recipe, section)).items():
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise ValueError(f"Recipe value {section}.{key} must be a finite number, got {value!r}.")
     for name in ("batch_size", "gradient_accumulation_steps", "log_every", "keep_checkpoints"):
         value = getattr(train, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
