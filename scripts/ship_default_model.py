@@ -29,8 +29,8 @@ TRAINING_AND_LIMITS = """
 Trained from scratch on this machine (2 CPU cores) by the project's own recipe, `scripts/train_default_model.sh`
 (recipes in `training/recipes/synth_small/`), on **SynthDiff** (`training/synthdiff/`): {train_pairs} procedurally
 generated 10 s audio pairs (seed 0) with three explanation tiers and position-captioning rows. No pretrained weights
-were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels, stage 1b trained the
-GPT-2 decoder as a language model on the explanations, stage 2 grounded the mappers and cross-projection with both
+were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
+with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the explanations, stage 2 grounded the mappers and cross-projection with both
 towers frozen, and stage 3 fine-tuned the language model too. The tokenizer is a byte-level BPE trained on the corpus
 text and the prompt paraphrases ({vocab} tokens).
 

@@ -271,4 +271,5 @@ class PairData:
                 "labels": processor.encode_answers([r["answer"] for r in rows])}
 
 
-__all__ = ["ClipTaggingData", "background_label", "ExplanationTextData", "PairData", "mix_captioning", "read_texts", "split_file"]
+__all__ = ["ClipTaggingData", "background_label", "ExplanationTextData", "PairData", "mix_captioning", "read_texts",
+           "split_file"]

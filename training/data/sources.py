@@ -77,7 +77,8 @@ def check_audio_files(paths) -> AudioFileReport:
     return report
 
 
-def _resolve(path: str, root: Path) -> str:
+def resolve_path(path: str, root: Path) -> str:
+    """`path` as a string, relative paths taken against `root` (`~` expanded)."""
     path = Path(path).expanduser()
     return str(path if path.is_absolute() else root / path)
 
@@ -169,7 +170,7 @@ def load_csv(paths, audio_root=None, on_missing: str = "error", check_audio: boo
         root = Path(audio_root) if audio_root is not None else path.parent
         for row in part:
             for k in ("filepath1", "filepath2"):
-                row[k] = _resolve(row[k], root) if row[k] else row[k]
+                row[k] = resolve_path(row[k], root) if row[k] else row[k]
         rows += part
     source = ", ".join(map(str, paths))
     return _finish(rows, source, on_missing, check_audio, max_report)
@@ -195,7 +196,7 @@ def load_jsonl(paths, audio_root=None, on_missing: str = "error", check_audio: b
                     raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}).") from None
                 _check_columns(row, f"{path}, line {number}")
                 for k in ("filepath1", "filepath2"):
-                    row[k] = _resolve(row[k], root) if row[k] else row[k]
+                    row[k] = resolve_path(row[k], root) if row[k] else row[k]
                 rows.append(row)
     return _finish(rows, ", ".join(map(str, paths)), on_missing, check_audio, max_report)
 
@@ -269,4 +270,4 @@ def load_explanations(source, audio_root=None, **kwargs) -> Dataset:
 
 
 __all__ = ["CSV_COLUMNS", "AudioFilesError", "AudioFileReport", "check_audio_files", "load_csv", "load_jsonl",
-           "from_hf_dataset", "load_explanations"]
+           "from_hf_dataset", "load_explanations", "resolve_path"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data import AdiffCollator, load_explanations
+from training.data.sources import resolve_path
 
 from .facts import check_facts
 
@@ -61,11 +62,6 @@ class EvalSet:
         return bool(self.rows) and all(row.facts is not None for row in self.rows)
 
 
-def _resolve(path: str, root: Path) -> str:
-    path = Path(path).expanduser()
-    return str(path if path.is_absolute() else root / path)
-
-
 def read_facts(path, audio_root=None) -> dict:
     """SynthDiff facts keyed by the pair's resolved `(filepath1, filepath2)`.
 
@@ -89,7 +85,7 @@ def read_facts(path, audio_root=None) -> dict:
             if "filepath1" not in record or "filepath2" not in record:
                 raise ValueError(f"{path}, line {number}: a facts record needs filepath1 and filepath2 to be matched "
                                  "with its CSV rows.")
-            facts[(_resolve(record["filepath1"], root), _resolve(record["filepath2"], root))] = record
+            facts[(resolve_path(record["filepath1"], root), resolve_path(record["filepath2"], root))] = record
     return facts
 
 
