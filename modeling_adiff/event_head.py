@@ -30,6 +30,13 @@ class AdiffEventHeadOutput(ModelOutput):
     step_logits: torch.FloatTensor | None = None
 
 
+def tscam_time_steps(config: ClapAudioConfig) -> int:
+    """Time steps of the TSCAM logits over one clip (32 for the default geometry): the encoder's
+    `spec_size * freq_ratio` input frames over the frames each final token covers."""
+    frames_per_step = 2 ** (len(config.depths) - 1) * config.patch_stride[1]
+    return config.spec_size * (config.spec_size // config.num_mel_bins) // frames_per_step
+
+
 class AdiffEventHead(nn.Module):
     """HTSAT's TSCAM head: a `Conv2d` over the (frequency-group, time) token grid gives per-class logits per time step;
     their time average is the clip logit.
@@ -55,7 +62,7 @@ class AdiffEventHead(nn.Module):
         self.freq_bins = config.spec_size // downsampling // config.patch_stride[0] // freq_ratio
         # Every final time step covers `frames_per_step` frames of the (spec_size * freq_ratio)-frame input.
         self.frames_per_step = downsampling * config.patch_stride[1]
-        self.num_time_steps = config.spec_size * freq_ratio // self.frames_per_step  # T', 32 by default
+        self.num_time_steps = tscam_time_steps(config)  # T', 32 by default
         self.tscam_conv = nn.Conv2d(config.hidden_size, num_classes, kernel_size=(self.freq_bins, 3), padding=(0, 1))
 
     def forward(self, last_hidden_state: torch.Tensor) -> AdiffEventHeadOutput:
@@ -72,4 +79,4 @@ class AdiffEventHead(nn.Module):
                                     step_logits=step_logits)
 
 
-__all__ = ["AdiffEventHead", "AdiffEventHeadOutput"]
+__all__ = ["AdiffEventHead", "AdiffEventHeadOutput", "tscam_time_steps"]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from training_testing import TINY_AUDIO
 from transformers import ClapAudioConfig
 
 from processing_adiff import AdiffFeatureExtractor
@@ -81,8 +82,7 @@ def test_synthdiff_event_column_round_trips_into_tagging_items():
 
 
 def _tiny_tagger(classes=3):
-    config = ClapAudioConfig(patch_embeds_hidden_size=8, hidden_size=64, depths=[1, 1, 1, 1],
-                             num_attention_heads=[1, 1, 1, 1], num_mel_bins=64)
+    config = ClapAudioConfig(**TINY_AUDIO, num_mel_bins=64)
     torch.manual_seed(0)
     return AdiffAudioTagger(config, [f"c{k}" for k in range(classes)]).eval()
 

@@ -121,7 +121,7 @@ class ClipTaggingData:
         frames = targets.unsqueeze(-1).repeat(1, 1, self.frame_steps)  # (B, classes, steps)
         mask = torch.zeros(len(batch), dtype=torch.bool)
         for row, (item, _) in enumerate(batch):
-            mask[row] = abs(len(clips[row]) / rates[row] - seconds) * rates[row] < 1
+            mask[row] = abs(len(clips[row]) - seconds * rates[row]) < 1  # exactly max_length_s long
             for name, start, end in item["events"]:
                 frames[row, self.index[name]] = 0.0  # the event is on only inside its spans (set below)
             for name, start, end in item["events"]:

@@ -23,7 +23,7 @@ import torch
 from transformers import ClapAudioConfig, GPT2Config, GPT2LMHeadModel
 
 from modeling_adiff import AdiffForConditionalGeneration
-from modeling_adiff.event_head import AdiffEventHead
+from modeling_adiff.event_head import tscam_time_steps
 from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffProcessor
 
 from .data import AdiffCollator
@@ -130,7 +130,7 @@ class TaggerStage(Stage):
         audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
         config = ClapAudioConfig(**audio)
         self.clip_options = {"background_labels": bool(self.recipe.data.get("background_labels", False)),
-                             "frame_steps": AdiffEventHead(config, 1).num_time_steps
+                             "frame_steps": tscam_time_steps(config)
                              if self.recipe.data.get("frame_labels", True) else None}
         self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
                                            self.feature_extractor, training=True, label_names=self.class_names(corpus),

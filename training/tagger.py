@@ -77,11 +77,11 @@ class AdiffAudioTagger(nn.Module):
                 raise ValueError(f"frame_labels must have shape (batch, classes, time steps) = "
                                  f"{tuple(events.step_logits.shape)}, got {tuple(frame_labels.shape)}; build them "
                                  f"with {self.num_time_steps} steps per clip (ClipTaggingData(frame_steps=...)).")
-            keep = torch.ones(frame_labels.shape[0], dtype=torch.bool, device=frame_labels.device) \
-                if frame_mask is None else frame_mask.bool()
-            if keep.any():
-                frame_loss = F.binary_cross_entropy_with_logits(events.step_logits[keep].float(),
-                                                                frame_labels[keep].float())
+            step_logits = events.step_logits
+            if frame_mask is not None:
+                step_logits, frame_labels = step_logits[frame_mask.bool()], frame_labels[frame_mask.bool()]
+            if frame_labels.numel():
+                frame_loss = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float())
                 loss = frame_loss if loss is None else loss + frame_loss
         return TaggerOutput(loss=loss, logits=events.logits)
 
