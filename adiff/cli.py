@@ -122,6 +122,9 @@ def _row_prompt(row: dict, line: int) -> dict:
 
 def _read_pairs(csv_path: Path, audio_dir: Path | None) -> list[dict]:
     """Rows of a pairs CSV as `{"audio1", "audio2", "prompt"}` with resolved paths, checked to exist."""
+    if csv_path.is_dir():
+        raise IsADirectoryError(f"--pairs {csv_path} is a folder; give the CSV file inside it (columns audio1,audio2 "
+                                "or filepath1,filepath2).")
     if not csv_path.is_file():
         raise FileNotFoundError(f"Pairs CSV not found: {csv_path}.")
     with csv_path.open(newline="", encoding="utf-8") as handle:
@@ -143,6 +146,8 @@ def _read_pairs(csv_path: Path, audio_dir: Path | None) -> list[dict]:
             if not value:
                 raise ValueError(f"Row {line} of {csv_path} has an empty {column}.")
             path = Path(value) if Path(value).is_absolute() else base / value
+            if path.is_dir():
+                raise IsADirectoryError(f"Row {line} of {csv_path}: {column} {path} is a folder, not an audio file.")
             if not path.is_file():
                 missing.append(str(path))
             paths.append(path)

@@ -24,11 +24,25 @@ _LOADING_KWARGS = ("local_files_only",)
 
 @dataclass(frozen=True)
 class _ListItem:
-    """A pair of the user's list with its index there: the pipeline preprocesses one item at a time, so errors would
-    otherwise all name pair 0."""
+    """A pair of the user's list (generator, dataset) with its index there: the pipeline preprocesses one item at a
+    time, so errors would otherwise all name pair 0."""
 
     index: int
     pair: object
+    source: str = "list"
+
+
+class _IndexedDataset(torch.utils.data.Dataset):
+    """A user's `Dataset` (e.g. `KeyDataset(ds, "pair")`) whose items carry their index, so errors name the pair."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return _ListItem(index, self.dataset[index], "dataset")
 
 
 def _renumber(error: Exception, index: int) -> None:
@@ -39,10 +53,10 @@ def _renumber(error: Exception, index: int) -> None:
         error.args = (message, *error.args[1:])
 
 
-def _unpack_pair(item, index: int | None = None) -> tuple:
+def _unpack_pair(item, index: int | None = None, source: str = "list") -> tuple:
     """`(a, b)`, `[a, b]` or `{"audio1": a, "audio2": b[, "tier" | "task" | "prompt": ...]}` -> (a, b, prompt).
-    `index` is the item's place in the user's list, named in errors."""
-    where = f" (item {index} of the list)" if index is not None else ""
+    `index` is the item's place in the user's list or dataset (`source`), named in errors."""
+    where = f" (item {index} of the {source})" if index is not None else ""
     if isinstance(item, dict) and any(key in item for key in PAIR_KEYS):
         unknown = sorted(set(item) - set(PAIR_KEYS) - set(PROMPT_KEYS))
         missing = [key for key in PAIR_KEYS if key not in item]
@@ -126,6 +140,8 @@ class AudioDifferencePipeline(Pipeline):
             audio1 = [_ListItem(index, pair) for index, pair in enumerate(audio1)]
         elif isinstance(audio1, types.GeneratorType):
             audio1 = (_ListItem(index, pair) for index, pair in enumerate(audio1))
+        elif isinstance(audio1, torch.utils.data.Dataset):
+            audio1 = _IndexedDataset(audio1)
         return super().__call__(audio1, **kwargs)
 
     def _sanitize_parameters(self, tier=None, task=None, prompt=None, preset=None, generate_kwargs=None,
@@ -164,10 +180,10 @@ class AudioDifferencePipeline(Pipeline):
         return preprocess_params, forward_params, {}
 
     def preprocess(self, inputs, prompt=None):
-        index = None
+        index, source = None, "list"
         if isinstance(inputs, _ListItem):
-            index, inputs = inputs.index, inputs.pair
-        audio1, audio2, own_prompt = _unpack_pair(inputs, index)
+            index, inputs, source = inputs.index, inputs.pair, inputs.source
+        audio1, audio2, own_prompt = _unpack_pair(inputs, index, source)
         # A pair's own prompt replaces the call's prompt; the processor loads, resamples and featurises both audios.
         prompt = _processor_prompt(own_prompt or prompt or {})
         try:

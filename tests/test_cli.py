@@ -124,8 +124,12 @@ def test_pairs_csv_errors(model_dir, audio, tmp_path, capsys):
     bad_header.write_text("first,second\na.wav,b.wav\n")
     missing = tmp_path / "missing.csv"
     missing.write_text("audio1,audio2\nnope1.wav,tone.wav\nnope2.wav,tone.wav\n")
+    folder_row = tmp_path / "folder_row.csv"
+    folder_row.write_text(f"audio1,audio2\ntone.wav,{tmp_path}\n")
     for csv_path, fragments in ((bad_header, ["needs the columns audio1,audio2"]),
-                                (missing, ["2 audio file(s) listed", "do not exist (first:", "nope1.wav"])):
+                                (missing, ["2 audio file(s) listed", "do not exist (first:", "nope1.wav"]),
+                                (tmp_path, ["is a folder; give the CSV file inside it"]),
+                                (folder_row, ["Row 2 of", f"audio2 {tmp_path} is a folder, not an audio file"])):
         code = main(["explain", "--pairs", str(csv_path), "--audio-dir", str(audio), "--out", str(tmp_path / "o.csv"),
                      "--model", str(model_dir)])
         assert code == 1

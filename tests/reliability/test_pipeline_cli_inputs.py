@@ -93,6 +93,21 @@ def test_pipeline_errors_name_the_pair_by_its_index_in_the_list(pipe, clips):
         explain(pipe, clips[0], empty)
 
 
+def test_pipeline_takes_a_dataset_and_its_errors_name_the_item(pipe, clips):
+    """`pipe(KeyDataset(ds, "pair"))` (any torch `Dataset` of pairs) streams what the same list gives, and an error
+    names the bad item's index in the dataset, not "pair 0" for every item."""
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    good = [(clips[0], clips[1]), (clips[2], clips[3])]
+    rows = [{"pair": pair} for pair in good]
+    assert list(explain(pipe, KeyDataset(rows, "pair"), batch_size=2)) == explain(pipe, good, batch_size=2)
+    bad = rows + [{"pair": (clips[4], np.zeros(0, np.float32))}]
+    with pytest.raises(ValueError, match=r"^the second audio of pair 2 is empty \(shape \(0,\)\)"):
+        list(explain(pipe, KeyDataset(bad, "pair")))
+    with pytest.raises(ValueError, match=r"must be a pair of audios, got a str \(item 1 of the dataset\)\. Call"):
+        list(explain(pipe, KeyDataset([rows[0], {"pair": "b.wav"}], "pair")))
+
+
 def test_pipeline_takes_raw_arrays_at_the_models_rate(pipe, clips):
     """A raw array carries no rate: the pipeline reads it at the model's 32 kHz (audio at another rate goes in a
     `{"array", "sampling_rate"}` dict), and a `sampling_rate=` keyword is refused with that advice, not ignored."""
