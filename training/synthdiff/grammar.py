@@ -34,8 +34,12 @@ class _Writer:
         return options[int(self.rng.integers(0, len(options)))]
 
     def event(self, cls: str, article: bool = True) -> str:
+        """A name of the class, with "a"/"an" when `article` (and the name takes one), else bare ("the " + it reads
+        right: a synonym written with its article, "a voice speaking", loses it)."""
         name = self.pick(EVENT_SYNONYMS[cls])
-        if not article or name in _NO_ARTICLE or name.startswith("a "):
+        if not article:
+            return name.removeprefix("a ")
+        if name in _NO_ARTICLE or name.startswith("a "):
             return name
         return ("an " if name[0] in "aeiou" else "a ") + name
 
@@ -44,7 +48,7 @@ class _Writer:
         name = self.event(event["class"], article=False)
         if tier >= 3 and cls.tonal:
             name = f"{self.pick(_REGISTER_WORDS[event['register']])} {name}"
-        if name not in _NO_ARTICLE and not name.startswith("a "):
+        if name not in _NO_ARTICLE:
             name = ("an " if name[0] in "aeiou" else "a ") + name
         if tier >= 3 and cls.repetitions[1] > 1 and event["repetitions"] in _COUNTS:
             name += f" sounding {_COUNTS[event['repetitions']]}"
