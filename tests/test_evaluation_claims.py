@@ -60,7 +60,7 @@ def test_synonyms_and_clip_references():
             assert Claim("has_event", 2, cls) in extract_claims(f"The second audio features {synonym}.")
     assert extract_claims("Audio (1) features sirens.") == {Claim("has_event", 1, "siren")}
     assert extract_claims("In the first clip an engine idles.") == {Claim("has_event", 1, "engine")}
-    # A synonym written with its article ("a voice speaking") is also read after "the".
+    # Synonyms are read with any article: "a voice speaking" and "the voice speaking".
     assert extract_claims("Audio 1 plays the siren first, Audio 2 the voice speaking first.") >= {
         Claim("has_event", 1, "siren"), Claim("has_event", 2, "speech")}
 

@@ -185,7 +185,7 @@ def test_explanations_claim_only_what_the_facts_say(corpus):
 
 
 def test_event_names_take_one_article():
-    """A synonym written with its article ("a voice speaking") loses it after "the" and is not given a second one."""
+    """Event names take at most one article: "the voice speaking", "a voice speaking", never "the a voice speaking"."""
     from training.synthdiff.grammar import _Writer
 
     writer = _Writer(np.random.default_rng(0))

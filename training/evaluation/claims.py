@@ -97,7 +97,6 @@ def _build_lexicon() -> dict:
     for cls, names in EVENT_SYNONYMS.items():
         for name in names:
             add(name, f"e:{cls}")
-            add(name.removeprefix("a "), f"e:{cls}")  # "a voice speaking" also reads "the voice speaking"
     for background, names in BACKGROUND_SYNONYMS.items():
         for name in names:
             add(name, f"g:{background}")

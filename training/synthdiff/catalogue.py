@@ -59,7 +59,7 @@ EVENT_SYNONYMS = {
     "bell": ("bell", "ringing bell", "chime"),
     "drum": ("drum hits", "drum", "percussion"),
     "melody": ("melody", "short tune", "musical phrase"),
-    "speech": ("speech", "talking", "a voice speaking"),
+    "speech": ("speech", "talking", "voice speaking"),
     "alarm": ("alarm", "alarm signal", "buzzing alarm"),
     "clapping": ("clapping", "applause", "hand claps"),
 }

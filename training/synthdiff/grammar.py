@@ -34,12 +34,9 @@ class _Writer:
         return options[int(self.rng.integers(0, len(options)))]
 
     def event(self, cls: str, article: bool = True) -> str:
-        """A name of the class, with "a"/"an" when `article` (and the name takes one), else bare ("the " + it reads
-        right: a synonym written with its article, "a voice speaking", loses it)."""
+        """A name of the class, with "a"/"an" when `article` and the name takes one (synonyms are stored bare)."""
         name = self.pick(EVENT_SYNONYMS[cls])
-        if not article:
-            return name.removeprefix("a ")
-        if name in _NO_ARTICLE or name.startswith("a "):
+        if not article or name in _NO_ARTICLE:
             return name
         return ("an " if name[0] in "aeiou" else "a ") + name
 
