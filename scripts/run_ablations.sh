@@ -10,6 +10,8 @@
 # Each model is scored by training.evaluation on the first EVAL_PAIRS pairs of the test split (all tiers, greedy).
 # Output: $OUT/<run>/eval/report.json and the table $OUT/ablations.md.
 #
+# Every run batches answers of similar length together (train.group_by_length, as stage3.yaml does): the same
+# optimizer steps in about 60 % of the time.
 # Settings: RUN_DIR (default runs/adiff-synth-small), OUT (runs/ablations), STEPS (400), FT_STEPS (200),
 #           EVAL_PAIRS (60), SEED (0), THREADS (1), PYTHON (python).
 set -euo pipefail
@@ -47,7 +49,8 @@ grounding() {  # name, encoder folder, cache folder, overrides...
   "$PYTHON" training/train.py --config "$RECIPES/stage2.yaml" --resume --set "output_dir=$OUT/$name" \
     --set "data.corpus=$RUN_DIR/corpus" --set "init.audio_encoder=$encoder" \
     --set "init.language_model=$RUN_DIR/stage1_lm/final" --set "data.embedding_cache=$cache" \
-    --set "train.max_steps=$STEPS" --set "train.seed=$SEED" --set "train.eval_every=null" "$@" \
+    --set "train.max_steps=$STEPS" --set "train.seed=$SEED" --set "train.eval_every=null" \
+    --set train.group_by_length=true "$@" \
     >>"$OUT/logs/$name.log" 2>&1
 }
 grounding A "$OUT/random_encoder" "$OUT/cache_random_encoder" "${NAIVE[@]}" --set data.caption_ratio=0

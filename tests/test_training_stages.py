@@ -36,7 +36,8 @@ def three_stages(synth_corpus, tmp_path_factory):  # noqa: F811
               eval={"evaluator": "training.evaluation:score_samples", "num_samples": 2})
     cache = synth_corpus / "embedding_cache"
     cached = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
-    s3 = _run("finetune", root / "s3", synth_corpus, init={"from_pretrained": str(s2)})
+    s3 = _run("finetune", root / "s3", synth_corpus, init={"from_pretrained": str(s2)},
+              train={"group_by_length": True})
     return {"root": root, "s1a": s1a, "s1b": s1b, "s2": s2, "s3": s3, "cached": cached, "cache": cache}
 
 
@@ -72,6 +73,21 @@ def test_stage2_trains_only_the_grounding_modules(three_stages):
 def test_stage3_reuses_the_embedding_cache(three_stages):
     after = {p: p.stat().st_mtime_ns for p in three_stages["cache"].rglob("*.npy")}
     assert three_stages["cached"] and after == three_stages["cached"], "stage 3 recomputed or added embeddings"
+
+
+def test_length_grouping_uses_the_answer_lengths_the_batches_have(three_stages, synth_corpus, tmp_path):  # noqa: F811
+    from processing_adiff import AdiffProcessor
+    from training.data import AdiffCollator
+    from training.stage_data import PairData
+
+    data = PairData.from_csv(synth_corpus / "train.csv", AdiffCollator(AdiffProcessor.from_pretrained(three_stages["s2"])),
+                             caption_ratio=0.2)
+    lengths = data.lengths()
+    for index in range(0, len(data), 7):
+        labels = data.collate([(data.items[index], 0)])["labels"]  # (1, answer tokens + EOS)
+        assert lengths[index] == labels.shape[1] == (labels != -100).sum()
+    with pytest.raises(ValueError, match="items of one length"):
+        _run("tagger", tmp_path / "tagger", synth_corpus, train={"group_by_length": True})
 
 
 def test_metrics_log_and_checkpoints(three_stages):

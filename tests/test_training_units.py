@@ -84,6 +84,35 @@ def test_sampler_resumes_mid_epoch_with_the_same_batches_and_seeds():
         ResumableBatchSampler(30, batch_size=5, world_size=2)
 
 
+def test_grouped_batches_hold_similar_lengths_and_stay_random_reproducible_and_complete():
+    lengths = [3, 90, 40, 7, 120, 55, 12, 100, 33, 8, 70, 21] * 5  # 60 items
+    plain = ResumableBatchSampler(60, batch_size=4, seed=1)
+    grouped = ResumableBatchSampler(60, batch_size=4, seed=1, lengths=lengths, group_batches=5)
+
+    def padded_tokens(sampler):
+        return sum(4 * max(lengths[i] for i, _ in batch) for batch in sampler)
+
+    assert padded_tokens(grouped) < 0.8 * padded_tokens(plain)
+    epoch0 = [[i for i, _ in batch] for batch in grouped]
+    assert sorted(i for batch in epoch0 for i in batch) == list(range(60))  # every item once, none dropped or doubled
+    grouped.set_epoch(1)
+    epoch1 = [[i for i, _ in batch] for batch in grouped]
+    assert epoch1 != epoch0
+    grouped.set_epoch(1, start_batch=6)
+    assert [[i for i, _ in batch] for batch in grouped] == epoch1[6:]  # resumable mid-epoch
+    ranks = [ResumableBatchSampler(60, 4, seed=1, rank=r, world_size=2, lengths=lengths, group_batches=5)
+             for r in range(2)]
+    for sampler in ranks:
+        sampler.set_epoch(1)
+    assert [[i for i, _ in a + b] for a, b in zip(*ranks)] == epoch1
+    # the left-over items of a partial batch are the plain sampler's, not the shortest ones
+    odd = ResumableBatchSampler(62, 4, seed=1, drop_last=False, lengths=lengths + [1, 1], group_batches=5)
+    odd_plain = ResumableBatchSampler(62, 4, seed=1, drop_last=False)
+    assert sorted(i for i, _ in list(odd)[-1]) == sorted(i for i, _ in list(odd_plain)[-1])
+    with pytest.raises(ValueError, match="one length per item"):
+        ResumableBatchSampler(60, 4, lengths=lengths[:10])
+
+
 # ----------------------------------------------------------------------------------------------- optimizer
 def test_decay_groups_exclude_norms_biases_and_learned_constants(tiny_config):
     from modeling_adiff import AdiffForConditionalGeneration

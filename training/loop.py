@@ -135,9 +135,15 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     # Every process reads the (read-only) data itself; the embedding cache splits missing clips across processes and
     # synchronises them, so no main-process-first barrier is needed (it would pair with the cache's barrier wrongly).
     train_data, eval_data = stage.build_data(model, accelerator)
+    lengths = None
+    if recipe.train.group_by_length:
+        if not hasattr(train_data, "lengths"):
+            raise ValueError(f"train.group_by_length is set, but stage {recipe.stage!r} has items of one length "
+                             "(fixed-length audio clips); remove train.group_by_length from the recipe.")
+        lengths = train_data.lengths()
     sampler = ResumableBatchSampler(len(train_data), recipe.train.batch_size, seed=recipe.train.seed, shuffle=True,
                                     drop_last=True, rank=accelerator.process_index,
-                                    world_size=accelerator.num_processes)
+                                    world_size=accelerator.num_processes, lengths=lengths)
     # The loader's own generator: iter(loader) draws a base seed, which must not consume the global RNG that dropout
     # uses (a resumed run restores that RNG and then calls iter() once more than an uninterrupted run would).
     loader = DataLoader(_Items(train_data), batch_sampler=sampler, collate_fn=train_data.collate,

@@ -26,6 +26,8 @@ class TrainConfig:
 
     `batch_size` is the global batch (all processes together) per micro-step; each optimizer step consumes
     `gradient_accumulation_steps` of them. The run lasts `epochs` epochs unless `max_steps` (optimizer steps) is set.
+    `group_by_length` batches items of similar length together (stages whose data reports lengths: 1b, 2, 3), which
+    cuts the padding a batch computes on.
     """
 
     epochs: float = 1.0
@@ -33,6 +35,7 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int | None = None
     gradient_accumulation_steps: int = 1
+    group_by_length: bool = False
     seed: int = 0
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False

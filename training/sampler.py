@@ -1,5 +1,6 @@
 """A resumable, process-aware batch sampler: the data order is a pure function of (seed, epoch), so a resumed run and
-an N-process run see exactly the batches an uninterrupted single-process run sees."""
+an N-process run see exactly the batches an uninterrupted single-process run sees. Optionally groups items of similar
+length into the same batch, so little of each batch is padding."""
 
 import torch
 
@@ -20,10 +21,19 @@ class ResumableBatchSampler:
         shuffle (`bool`): shuffle each epoch (else sequential order).
         drop_last (`bool`): drop the last incomplete global batch (keeps every step's batch the same size).
         rank, world_size (`int`): this process and the number of processes.
+        lengths (`list[int]`, *optional*): each item's length (e.g. answer tokens). When given and `shuffle` is on,
+            every epoch's shuffled order is cut into groups of `group_batches` global batches, each group is sorted
+            by length (longest first) and cut into batches, and the batches are shuffled: batches hold items of
+            similar length (less padding), still drawn at random. The order stays a pure function of (seed, epoch).
+        group_batches (`int`): global batches per length group (more: less padding, less random batches).
     """
 
     def __init__(self, num_items: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, lengths: list[int] | None = None, group_batches: int = 50):
+        if lengths is not None and len(lengths) != num_items:
+            raise ValueError(f"lengths has {len(lengths)} entries for {num_items} items; give one length per item.")
+        if group_batches < 1:
+            raise ValueError(f"group_batches must be >= 1, got {group_batches}.")
         if num_items < 1:
             raise ValueError("The dataset is empty: there is nothing to train or evaluate on.")
         if batch_size % world_size:
@@ -39,6 +49,8 @@ class ResumableBatchSampler:
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
+        self.lengths = lengths
+        self.group_batches = group_batches
         self.epoch = 0
         self.start_batch = 0
 
@@ -56,7 +68,22 @@ class ResumableBatchSampler:
         if not self.shuffle:
             return list(range(self.num_items))
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # (seed, epoch) pairs never collide
-        return torch.randperm(self.num_items, generator=generator).tolist()
+        order = torch.randperm(self.num_items, generator=generator).tolist()
+        if self.lengths is None:
+            return order
+        return self._grouped_by_length(order, generator)
+
+    def _grouped_by_length(self, order: list[int], generator: torch.Generator) -> list[int]:
+        """`order` regrouped into full batches of similar length, in random batch order. The items left over after
+        the full batches are the same random ones as without grouping, and stay last (the partial batch)."""
+        full = len(order) // self.batch_size
+        head, tail = order[: full * self.batch_size], order[full * self.batch_size:]
+        group = self.group_batches * self.batch_size
+        regrouped = []
+        for start in range(0, len(head), group):
+            regrouped += sorted(head[start:start + group], key=lambda index: -self.lengths[index])  # stable sort
+        batches = [regrouped[i * self.batch_size:(i + 1) * self.batch_size] for i in range(full)]
+        return [index for b in torch.randperm(full, generator=generator).tolist() for index in batches[b]] + tail
 
     def __iter__(self):
         order = self.order(self.epoch)

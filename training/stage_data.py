@@ -182,6 +182,11 @@ class ExplanationTextData:
     def __len__(self) -> int:
         return len(self.items)
 
+    def lengths(self) -> list[int]:
+        """Tokens per item (EOS included, capped at `max_length`), for `train.group_by_length`."""
+        ids = self.tokenizer(self.items, add_special_tokens=False)["input_ids"]
+        return [min(len(tokens) + 2, self.max_length) for tokens in ids]  # + the leading and the final EOS
+
     def collate(self, batch: list) -> dict:
         tok = self.tokenizer
         # A leading EOS gives the first word a context, as GPT-2's document boundary does.
@@ -250,6 +255,11 @@ class PairData:
         if max_rows is not None:
             rows = rows[:max_rows]
         return cls(rows, collator)
+
+    def lengths(self) -> list[int]:
+        """Answer tokens per item (the prompt's length is fixed), for `train.group_by_length`."""
+        ids = self.collator.processor.tokenizer([r["answer"] for r in self.items], add_special_tokens=False)
+        return [len(tokens) + 1 for tokens in ids["input_ids"]]  # + EOS
 
     def filepaths(self) -> list[str]:
         return sorted({r[k] for r in self.items for k in ("filepath1", "filepath2")})
