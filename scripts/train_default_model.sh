@@ -14,7 +14,7 @@
 #   PYTHON    interpreter                            (default python)
 #   LAUNCH    how train.py is started                (default "$PYTHON"; e.g. "accelerate launch --num_processes 2")
 #   RECIPES   recipe folder                          (default training/recipes/synth_small)
-# Expected wall-clock on 2 CPU threads with the defaults: about 100 minutes on an idle machine (each recipe file
+# Expected wall-clock on 2 CPU threads with the defaults: about 105 minutes on an idle machine (each recipe file
 # gives its stage's share); other jobs on the same cores can double it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,12 +16,13 @@ from training.synthdiff import generate_corpus
 torch.set_num_threads(1)
 
 PAIRS = 16  # test pairs 0-15 of the shipped model's corpus (seed 0, 32 kHz, 10 s)
-# Measured on these 16 pairs with the shipped model at ship time (greedy, tier 1): fact precision 0.652, identity 0.812,
-# swap consistency 0.500, CIDEr-D 1.639. The floors sit a few claims / two pairs below (a pair moves identity and swap
-# by 0.0625), for platform-level numeric drift in greedy decoding; a broken or degenerate model falls below them (the
-# previous release scored fact precision 0.429 and CIDEr-D 0.530 here; the one before it, which called nearly every
-# pair identical, CIDEr-D 0.0).
-FLOORS = {"tier-1 fact accuracy": 0.55, "identity": 0.68, "swap consistency": 0.37, "tier-1 CIDEr-D": 1.2}
+# Measured on these 16 pairs with the shipped model at ship time (greedy, tier 1): fact precision 0.690 (29 of 42
+# judged claims), identity 0.812, swap consistency 0.562, CIDEr-D 0.673. The floors sit a few claims / two pairs below
+# (a pair moves identity and swap by 0.0625), for platform-level numeric drift in greedy decoding; a broken or
+# degenerate model falls below them (release 2 scored fact precision 0.429 here, release 1, which called nearly every
+# pair identical, CIDEr-D 0.0). CIDEr-D on 16 short texts is noisy: release 3 scored 1.639 here and 1.203 on the whole
+# split, this release 0.673 here and 1.167 there, so its floor only catches degenerate output.
+FLOORS = {"tier-1 fact accuracy": 0.62, "identity": 0.68, "swap consistency": 0.43, "tier-1 CIDEr-D": 0.55}
 
 pytestmark = pytest.mark.skipif(not is_default_model_installed(),
                                 reason=f"the default model is not installed ({DEFAULT_MODEL_DIR}/config.json missing)")
