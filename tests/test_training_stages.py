@@ -37,7 +37,7 @@ def three_stages(synth_corpus, tmp_path_factory):  # noqa: F811
     cache = synth_corpus / "embedding_cache"
     cached = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     s3 = _run("finetune", root / "s3", synth_corpus, init={"from_pretrained": str(s2)},
-              train={"group_by_length": True})
+              train={"group_by_length": True}, data={"mirror_ratio": 0.5})
     return {"root": root, "s1a": s1a, "s1b": s1b, "s2": s2, "s3": s3, "cached": cached, "cache": cache}
 
 

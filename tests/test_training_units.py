@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import build_tiny_config
+from conftest import REPO_ROOT, build_tiny_config
 
 from training.checkpointing import TrainerState, latest_checkpoint, list_checkpoints, save_checkpoint
 from training.embedding_cache import EmbeddingCache
@@ -213,3 +213,48 @@ def test_mean_average_precision():
     scores = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.2, 0.0], [0.8, 0.5]])
     # class 0: positives ranked 3rd and 4th -> (1/3 + 2/4) / 2; class 1: its positive ranked 3rd -> 1/3
     assert mean_average_precision(scores, targets) == pytest.approx(((1 / 3 + 2 / 4) / 2 + 1 / 3) / 2)
+
+
+# ----------------------------------------------------------------------------------------------- mirrored pairs
+def test_mirrored_row_describes_the_swapped_pair():
+    from training.data.mirroring import mirror_row, swap_audio_names
+
+    assert swap_audio_names("Audio 1 is louder than Audio 2; audio 2 hums. Audio 12 stays.") == (
+        "Audio 2 is louder than Audio 1; audio 1 hums. Audio 12 stays.")
+    row = {"filepath1": "a.wav", "filepath2": "b.wav", "caption1": "rain", "caption2": "a siren", "tier": 1,
+           "task": None, "input": "explain the difference in few words",
+           "answer": "Audio 1 has rain, while Audio 2 has a siren; Audio 2 is louder."}
+    mirrored = mirror_row(row)
+    assert (mirrored["filepath1"], mirrored["filepath2"], mirrored["caption1"]) == ("b.wav", "a.wav", "a siren")
+    assert mirrored["answer"] == "Audio 2 has rain, while Audio 1 has a siren; Audio 1 is louder."
+    assert mirrored["input"] == row["input"] and row["filepath1"] == "a.wav"  # the original row is untouched
+    caption = mirror_row({**row, "tier": None, "task": "caption_first", "input": "caption the first audio",
+                          "answer": "Rain."})
+    assert (caption["task"], caption["input"], caption["answer"]) == ("caption_second", "caption the second audio",
+                                                                      "Rain.")
+    assert mirror_row(caption) == {**row, "tier": None, "task": "caption_first", "input": "caption the first audio",
+                                   "answer": "Rain."}
+
+
+def test_pair_data_mirrors_the_drawn_items_with_their_clips():
+    from processing_adiff import AdiffProcessor
+    from training.data import AdiffCollator
+    from training.stage_data import PairData
+
+    processor = AdiffProcessor.from_pretrained(REPO_ROOT / "adiff" / "default_model")
+    rows = [{"filepath1": f"{i}a", "filepath2": f"{i}b", "tier": 1, "task": None,
+             "input": "explain the difference in few words", "answer": "Audio 1 is louder."} for i in range(64)]
+    table = {f"{i}{k}": torch.full((4,), float(i) + (0.5 if k == "b" else 0.0)) for i in range(64) for k in "ab"}
+    plain = PairData(rows, AdiffCollator(processor), audio_embeds=table)
+    mirrored = PairData(rows, AdiffCollator(processor), audio_embeds=table, mirror_ratio=0.5)
+    batch = [(rows[i], 1000 + i) for i in range(64)]
+    a, b = plain.collate(batch), mirrored.collate(batch)
+    swapped = b["audio_embeds"][:, 0, 0] != a["audio_embeds"][:, 0, 0]  # (64,) which items were mirrored
+    assert 16 < int(swapped.sum()) < 48  # about half
+    assert torch.equal(b["audio_embeds"][swapped], a["audio_embeds"][swapped].flip(1))
+    louder_2 = processor.encode_answers(["Audio 2 is louder."])[0]
+    assert all(torch.equal(b["labels"][i], louder_2) for i in torch.nonzero(swapped).flatten().tolist())
+    assert torch.equal(b["labels"][~swapped], a["labels"][~swapped])
+    assert torch.equal(mirrored.collate(batch)["audio_embeds"], b["audio_embeds"])  # drawn from the item seeds
+    with pytest.raises(ValueError, match="mirror_ratio"):
+        PairData(rows, AdiffCollator(processor), mirror_ratio=1.5)

@@ -23,6 +23,7 @@ import torch
 from processing_adiff import load_audio
 
 from .data import AdiffCollator, load_csv
+from .data.mirroring import mirror_row
 
 logger = logging.getLogger(__name__)
 
@@ -232,21 +233,27 @@ class PairData:
         collator (`AdiffCollator`): prompt choice and audio loading (its `prompt` / `audio` methods and processor).
         audio_embeds (`dict`, *optional*): `{filepath: FloatTensor (D,)}`; when given, batches carry `audio_embeds`
             `(B, 2, D)` instead of `input_features` and no audio is read.
+        mirror_ratio (`float`): the probability that an item is trained as its mirrored pair (`mirror_row`: clips
+            and the names "Audio 1" / "Audio 2" swapped), drawn from the item's seed (so reproducible and resumable).
     """
 
-    def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None):
+    def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None,
+                 mirror_ratio: float = 0.0):
         if not rows:
             raise ValueError("No rows to train on after filtering; check data.corpus, data.tiers and the split.")
+        if not 0.0 <= mirror_ratio <= 1.0:
+            raise ValueError(f"data.mirror_ratio must be in [0, 1], got {mirror_ratio!r}.")
         self.items = rows
         self.collator = collator
         self.audio_embeds = audio_embeds
+        self.mirror_ratio = mirror_ratio
 
     def __len__(self) -> int:
         return len(self.items)
 
     @classmethod
     def from_csv(cls, path: str | Path, collator: AdiffCollator, tiers=None, caption_ratio=None, seed: int = 0,
-                 max_rows: int | None = None) -> "PairData":
+                 max_rows: int | None = None, mirror_ratio: float = 0.0) -> "PairData":
         dataset = load_csv(path)
         rows = dataset.to_list()
         if tiers is not None:
@@ -254,7 +261,7 @@ class PairData:
         rows = mix_captioning(rows, caption_ratio, seed)
         if max_rows is not None:
             rows = rows[:max_rows]
-        return cls(rows, collator)
+        return cls(rows, collator, mirror_ratio=mirror_ratio)
 
     def lengths(self) -> list[int]:
         """Answer tokens per item (the prompt's length is fixed), for `train.group_by_length`."""
@@ -266,7 +273,8 @@ class PairData:
 
     def collate(self, batch: list) -> dict:
         """Training collators (`collator.training`) draw paraphrases and crops; evaluation ones use canonical prompts."""
-        rows = [item for item, _ in batch]
+        rows = [mirror_row(item) if self.mirror_ratio and random.Random(f"mirror-{seed}").random() < self.mirror_ratio
+                else item for item, seed in batch]
         rng = random.Random(batch[0][1])
         prompts = [self.collator.prompt(row, rng) for row in rows]
         processor = self.collator.processor

@@ -289,7 +289,7 @@ class AdiffStage(Stage):
         train = PairData.from_csv(split_file(corpus, _split(self.recipe, "train_split", "train")),
                                   AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
                                   caption_ratio=data.get("caption_ratio"), seed=seed,
-                                  max_rows=data.get("max_train_rows"))
+                                  max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0))
         eval_data = None
         eval_split = data.get("eval_split", "validation")
         if eval_split:
