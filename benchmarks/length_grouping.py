@@ -86,7 +86,9 @@ def main(argv=None) -> dict:
 
     from modeling_adiff import AdiffForConditionalGeneration
     from processing_adiff import AdiffProcessor
+    from training.data import AdiffCollator
     from training.freezing import DEFAULT_TRAINABLE, set_trainable
+    from training.stage_data import PairData
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -96,8 +98,7 @@ def main(argv=None) -> dict:
     set_trainable(model, DEFAULT_TRAINABLE["finetune"])
     model.train()
     model.model.audio_encoder.eval()
-    answer_ids = processor.tokenizer([r["answer"] for r in rows], add_special_tokens=False)["input_ids"]
-    lengths = [min(len(ids) + 1, processor.max_answer_length) for ids in answer_ids]  # + EOS, as encode_answers
+    lengths = PairData(rows, AdiffCollator(processor)).lengths()  # what train.group_by_length sorts by
     result = {"rows": len(rows), "batch_size": args.batch_size, "threads": args.threads, "model": args.model,
               "mean_answer_tokens": sum(lengths) / len(lengths)}
     for name, grouped in (("plain", None), ("grouped", lengths)):
