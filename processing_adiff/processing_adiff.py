@@ -160,8 +160,9 @@ class AdiffProcessor(ProcessorMixin):
             mask[row, : len(tokens)] = 1
         return ids, mask
 
-    def encode_answers(self, answers: list[str]) -> torch.Tensor:
-        """Answer ids + EOS, padded with -100 to the longest answer (at most `max_answer_length`): `(B, L)` int64."""
+    def tokenize_answers(self, answers: list[str]) -> list[list[int]]:
+        """Each answer's ids + EOS, cut to `max_answer_length` (keeping the final EOS): the rows `encode_answers` pads,
+        and their lengths are what length-grouped training batches by."""
         tok = self.tokenizer
         rows = []
         for answer in answers:
@@ -173,6 +174,11 @@ class AdiffProcessor(ProcessorMixin):
                                f"{self.max_answer_length}; it is cut, keeping the final EOS.")
                 tokens = tokens[: self.max_answer_length - 1] + [tok.eos_token_id]
             rows.append(tokens)
+        return rows
+
+    def encode_answers(self, answers: list[str]) -> torch.Tensor:
+        """Answer ids + EOS, padded with -100 to the longest answer (at most `max_answer_length`): `(B, L)` int64."""
+        rows = self.tokenize_answers(answers)
         labels = torch.full((len(rows), max(len(r) for r in rows)), IGNORE_INDEX, dtype=torch.long)
         for row, tokens in enumerate(rows):
             labels[row, : len(tokens)] = torch.tensor(tokens)

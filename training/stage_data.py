@@ -264,11 +264,8 @@ class PairData:
         return cls(rows, collator, mirror_ratio=mirror_ratio)
 
     def lengths(self) -> list[int]:
-        """Answer tokens per item as `encode_answers` makes them (EOS included, capped at `max_answer_length`; the
-        prompt's length is fixed), for `train.group_by_length`."""
-        processor = self.collator.processor
-        ids = processor.tokenizer([r["answer"] for r in self.items], add_special_tokens=False)["input_ids"]
-        return [min(len(tokens) + 1, processor.max_answer_length) for tokens in ids]
+        """Answer tokens per item, EOS included (the prompt's length is fixed), for `train.group_by_length`."""
+        return [len(tokens) for tokens in self.collator.processor.tokenize_answers([r["answer"] for r in self.items])]
 
     def filepaths(self) -> list[str]:
         return sorted({r[k] for r in self.items for k in ("filepath1", "filepath2")})
