@@ -153,35 +153,91 @@ def _mentions(text: str, phrase: str) -> bool:
     return re.search(rf"\b{re.escape(phrase)}\b", text) is not None
 
 
+def _assert_texts_match_facts(record: dict) -> None:
+    texts = list(record["explanations"].values())
+    everything = " ".join(texts + record["captions"])
+    present = set(record["clip1"]["labels"]) | set(record["clip2"]["labels"])
+    for name in CLASS_NAMES:
+        if name not in present:
+            assert not any(_mentions(everything, s) for s in EVENT_SYNONYMS[name]), (name, everything)
+    assert not re.search(r"\b(?:the|an?) (?:a|an) ", everything), everything  # "the a voice speaking"
+    for text in texts:
+        assert re.findall(r"Audio (\d)", text), text
+        assert set(re.findall(r"Audio (\d)", text)) <= {"1", "2"}
+        louder = re.findall(r"Audio (\d) is louder", text)
+        assert all(int(a) == record["louder"] for a in louder), text
+        if record["louder"] is None:
+            assert "louder" not in text and "quieter" not in text and "softer" not in text
+        assert ("identical" in text) == record["identical"]
+        for audio in re.findall(r"Audio (\d) is more reverberant", text):
+            assert int(audio) == record["more_reverberant"]
+        for audio in re.findall(r"Audio (\d) (?:is noisy|is noisier|has more hiss)", text):
+            assert int(audio) == record["noisier"]
+        for audio in re.findall(r"Audio (\d) (?:adds|also contains)", text):
+            assert record[f"events_only_in_{audio}"], text
+        if "muffled" in text:
+            assert "muffled" in (record["clip1"]["timbre"], record["clip2"]["timbre"])
+        if "distorted" in text or "clipped" in text:
+            assert record["clip1"]["clipped"] or record["clip2"]["clipped"]
+    # Tier 1 is the shortest and tier 3 the longest explanation.
+    lengths = [len(record["explanations"][t].split()) for t in "123"]
+    assert lengths[0] <= lengths[1] < lengths[2]
+
+
 def test_explanations_claim_only_what_the_facts_say(corpus):
     _, _, records = corpus
     for record in records:
-        texts = list(record["explanations"].values())
-        everything = " ".join(texts + record["captions"])
-        present = set(record["clip1"]["labels"]) | set(record["clip2"]["labels"])
-        for name in CLASS_NAMES:
-            if name not in present:
-                assert not any(_mentions(everything, s) for s in EVENT_SYNONYMS[name]), (name, everything)
-        assert not re.search(r"\b(?:the|an?) (?:a|an) ", everything), everything  # "the a voice speaking"
-        for text in texts:
-            assert re.findall(r"Audio (\d)", text), text
-            assert set(re.findall(r"Audio (\d)", text)) <= {"1", "2"}
-            louder = re.findall(r"Audio (\d) is louder", text)
-            assert all(int(a) == record["louder"] for a in louder), text
-            if record["louder"] is None:
-                assert "louder" not in text and "quieter" not in text and "softer" not in text
-            assert ("identical" in text) == record["identical"]
-            for audio in re.findall(r"Audio (\d) is more reverberant", text):
-                assert int(audio) == record["more_reverberant"]
-            for audio in re.findall(r"Audio (\d) (?:is noisy|is noisier|has more hiss)", text):
-                assert int(audio) == record["noisier"]
-            if "muffled" in text:
-                assert "muffled" in (record["clip1"]["timbre"], record["clip2"]["timbre"])
-            if "distorted" in text or "clipped" in text:
-                assert record["clip1"]["clipped"] or record["clip2"]["clipped"]
-        # Tier 1 is the shortest and tier 3 the longest explanation.
-        lengths = [len(record["explanations"][t].split()) for t in "123"]
-        assert lengths[0] <= lengths[1] < lengths[2]
+        _assert_texts_match_facts(record)
+
+
+_SLOT_FACTS = ("louder", "more_reverberant", "noisier", "faster")  # 1, 2 or None: which clip has more of it
+
+
+def test_reversed_split_is_each_pair_the_other_way_round(corpus, tmp_path):
+    _, _, records = corpus
+    info = generate_corpus(tmp_path, seed=7, splits={"train": 20}, sample_rate=SR, seconds=SECONDS,
+                           reversed_splits=["train"])
+    pairs = [json.loads(line) for line in open(tmp_path / "train_facts.jsonl")]
+    reversed_pairs = [json.loads(line) for line in open(tmp_path / "train_reversed_facts.jsonl")]
+    assert pairs == records[:20]  # the original pairs do not change
+    assert info["counts"]["train_reversed"]["pairs"] == 20 and info["parameters"]["reversed_splits"] == ["train"]
+    assert not (tmp_path / "train_reversed_clips.csv").exists()  # same clips: no second tagging index
+    for pair, back in zip(pairs, reversed_pairs):
+        assert (back["filepath1"], back["filepath2"]) == (pair["filepath2"], pair["filepath1"])
+        assert (back["clip1"], back["clip2"]) == (pair["clip2"], pair["clip1"])
+        for key in _SLOT_FACTS:
+            assert back[key] == (None if pair[key] is None else 3 - pair[key]), key
+        assert back["events_only_in_1"] == pair["events_only_in_2"] and back["shared_events"] == pair["shared_events"]
+        assert back["loudness_diff_db"] == -pair["loudness_diff_db"]
+        assert (back["identical"], back["pair_type"]) == (pair["identical"], pair["pair_type"])
+        if pair["pair_type"] == "edited":
+            assert back["edit"]["edited_audio"] == 3 - pair["edit"]["edited_audio"]
+        _assert_texts_match_facts(back)
+    # Unlike a name swap inside the text, the reversed explanations are written for their order: "Audio 1" first.
+    two_scenes = [b for b in reversed_pairs if b["pair_type"] == "unrelated" and b["background_differs"]]
+    assert two_scenes and all(b["explanations"]["1"].index("Audio 1") < b["explanations"]["1"].index("Audio 2")
+                              for b in two_scenes)
+    rows = list(csv.DictReader(open(tmp_path / "train_reversed.csv", newline="")))
+    assert len(rows) == 20 * 4 and {r["filepath1"] for r in rows} <= {p["filepath2"] for p in pairs}
+
+
+def test_reversed_split_extends_an_existing_corpus_identically(tmp_path):
+    from training.synthdiff import add_reversed_splits
+
+    generate_corpus(tmp_path / "a", seed=3, splits={"train": 6, "test": 2}, sample_rate=SR, seconds=SECONDS,
+                    reversed_splits=["train"])
+    generate_corpus(tmp_path / "b", seed=3, splits={"train": 6, "test": 2}, sample_rate=SR, seconds=SECONDS)
+    add_reversed_splits(tmp_path / "b", ["train"])
+    for name in ("train_reversed.csv", "train_reversed_facts.jsonl", "corpus.json"):
+        if name == "corpus.json":  # equal but for the time it took
+            a, b = (json.loads((tmp_path / d / name).read_text()) for d in "ab")
+            assert {**a, "seconds_elapsed": 0} == {**b, "seconds_elapsed": 0}
+        else:
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with pytest.raises(ValueError, match=r"'validation' is not in the corpus .* it has \['test', 'train'\]"):
+        add_reversed_splits(tmp_path / "b", ["validation"])
+    with pytest.raises(FileNotFoundError, match="corpus.json does not exist"):
+        add_reversed_splits(tmp_path / "missing", ["train"])
 
 
 def test_event_names_take_one_article():

@@ -62,3 +62,13 @@ def test_bad_arguments_are_reported(tmp_path):
         list(corpus_texts(synthdiff_dirs=[tmp_path]))
     with pytest.raises(FileNotFoundError, match="No CSV file"):
         list(iter_csv_texts([tmp_path / "missing.csv"]))
+
+
+def test_synthdiff_corpus_texts_skip_clip_indexes_and_reversed_splits(tmp_path):
+    header = ["taskname", "filepath1", "filepath2", "caption1", "caption2", "input", "answer"]
+    for name, answer in (("train", "Audio 1 is louder."), ("train_reversed", "Audio 2 is louder.")):
+        with open(tmp_path / f"{name}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, ["synthdiff", "a.wav", "b.wav", "One.", "Two.", "prompt", answer]])
+    (tmp_path / "train_clips.csv").write_text("filepath,labels,background,events\na.wav,siren,rain,\n")
+    (tmp_path / "corpus.json").write_text("{}")
+    assert sorted(corpus_texts(synthdiff_dirs=[tmp_path])) == ["Audio 1 is louder.", "One.", "Two.", "prompt"]

@@ -19,15 +19,15 @@ TINY_ADIFF = {"projection_dim": 16, "prefix_length": 2, "prompt_length": "auto",
 
 
 def build_corpus(folder: Path) -> Path:
-    """A SynthDiff corpus of 16/4/4 pairs at 8 kHz, 2 s (the feature extractor tiles clips to 10 s), plus a
-    tokenizer trained on its text and every prompt paraphrase; built once, reused when already there."""
+    """A SynthDiff corpus of 16/4/4 pairs (plus train_reversed) at 8 kHz, 2 s (the feature extractor tiles clips to
+    10 s), plus a tokenizer trained on its text and every prompt paraphrase; built once, reused when already there."""
     from processing_adiff import PROMPT_PARAPHRASES
     from training.synthdiff import generate_corpus
     from training.tokenizer import corpus_texts, train_tokenizer
 
     if not (folder / "tokenizer" / "tokenizer.json").is_file():
         generate_corpus(folder, splits={"train": 16, "validation": 4, "test": 4}, seed=0, sample_rate=8000,
-                        seconds=2.0, caption_rows=1)
+                        seconds=2.0, caption_rows=1, reversed_splits=["train"])
         texts = list(corpus_texts([folder])) + [t for texts in PROMPT_PARAPHRASES.values() for t in texts]
         train_tokenizer(texts, vocab_size=400).save_pretrained(folder / "tokenizer")
     return folder

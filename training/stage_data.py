@@ -252,7 +252,7 @@ class PairData:
         return len(self.items)
 
     @classmethod
-    def from_csv(cls, path: str | Path, collator: AdiffCollator, tiers=None, caption_ratio=None, seed: int = 0,
+    def from_csv(cls, path: str | Path | list, collator: AdiffCollator, tiers=None, caption_ratio=None, seed: int = 0,
                  max_rows: int | None = None, mirror_ratio: float = 0.0) -> "PairData":
         dataset = load_csv(path)
         rows = dataset.to_list()

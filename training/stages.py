@@ -286,7 +286,8 @@ class AdiffStage(Stage):
     def build_data(self, model, accelerator):
         corpus = _corpus(self.recipe)
         data, seed = self.recipe.data, self.recipe.train.seed
-        train = PairData.from_csv(split_file(corpus, _split(self.recipe, "train_split", "train")),
+        splits = _split(self.recipe, "train_split", "train")  # a split or a list, e.g. [train, train_reversed]
+        train = PairData.from_csv([split_file(corpus, s) for s in ([splits] if isinstance(splits, str) else splits)],
                                   AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
                                   caption_ratio=data.get("caption_ratio"), seed=seed,
                                   max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0))

@@ -18,6 +18,8 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2TokenizerFast
 
+from .synthdiff.reversal import REVERSED_SUFFIX
+
 logger = logging.getLogger(__name__)
 
 EOS_TOKEN = "<|endoftext|>"
@@ -83,12 +85,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
 
 
 def corpus_texts(synthdiff_dirs: Iterable = (), csv_paths: Iterable = ()) -> Iterator[str]:
-    """The tokenizer corpus: texts of SynthDiff corpora (their split CSVs) and of ACD/CLD CSVs."""
+    """The tokenizer corpus: texts of SynthDiff corpora (their split CSVs) and of ACD/CLD CSVs. A SynthDiff corpus's
+    reversed splits are left out: their pairs are the source split's, written again by the same grammar, so they
+    would only reweight the same phrases (and a corpus gives the same tokenizer whether it was reversed or not)."""
     for folder in map(Path, synthdiff_dirs):
         if not (folder / "corpus.json").is_file():
             raise FileNotFoundError(f"{folder} is not a SynthDiff corpus (no corpus.json); generate one with "
                                     "`python -m training.synthdiff --out DIR --pairs N`.")
-        yield from iter_csv_texts(p for p in sorted(folder.glob("*.csv")) if not p.name.endswith("_clips.csv"))
+        yield from iter_csv_texts(p for p in sorted(folder.glob("*.csv"))
+                                  if not p.name.endswith("_clips.csv") and not p.stem.endswith(REVERSED_SUFFIX))
     yield from iter_csv_texts(csv_paths)
 
 

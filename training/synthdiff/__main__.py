@@ -1,10 +1,11 @@
-"""Command line: `python -m training.synthdiff --out DIR --pairs N --seed S [--splits train=0.8,validation=0.1,test=0.1]`."""
+"""Command line: `python -m training.synthdiff --out DIR --pairs N --seed S [--splits train=0.8,validation=0.1,test=0.1]
+[--reverse train]`; `--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
 
 import argparse
 import json
 import logging
 
-from .corpus import DEFAULT_SAMPLE_RATE, DEFAULT_SECONDS, generate_corpus
+from .corpus import DEFAULT_SAMPLE_RATE, DEFAULT_SECONDS, add_reversed_splits, generate_corpus
 
 
 def parse_splits(text: str) -> dict:
@@ -33,18 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     parser.add_argument("--caption-rows", type=int, default=1, help="position-captioning rows per pair (0-3)")
     parser.add_argument("--workers", type=int, default=1, help="processes (output is identical for any value)")
+    parser.add_argument("--reverse", nargs="+", default=[], metavar="SPLIT",
+                        help="also write <SPLIT>_reversed: each pair with its clips swapped and its texts rewritten "
+                             "(same wav files); without --pairs/--splits, adds them to the existing corpus in --out")
     return parser
 
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.reverse and args.pairs is None and args.splits is None:
+        info = add_reversed_splits(args.out, args.reverse)
+        logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
+        return info
     if args.pairs is None and (args.splits is None or not all(isinstance(v, int) for v in args.splits.values())):
         build_parser().error("give --pairs N, or --splits with pair counts (e.g. train=800,test=100)")
     info = generate_corpus(args.out, pairs=args.pairs, seed=args.seed, splits=args.splits,
                            sample_rate=args.sample_rate, seconds=args.seconds, caption_rows=args.caption_rows,
-                           workers=args.workers)
-    total = sum(c["pairs"] for c in info["counts"].values())
+                           workers=args.workers, reversed_splits=args.reverse)
+    total = sum(info["parameters"]["splits"].values())  # rendered pairs (reversed ones reuse their audio)
     logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
     logging.getLogger(__name__).info("%d pairs in %.1f s (%.0f pairs/minute)", total, info["seconds_elapsed"],
                                      60.0 * total / max(info["seconds_elapsed"], 1e-9))

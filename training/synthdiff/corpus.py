@@ -8,6 +8,8 @@ Layout of `out_dir`:
 - `<split>_facts.jsonl`: one JSON object per pair with the exact facts of both clips and of the pair.
 - `<split>_clips.csv`: `filepath,labels,background,events` per clip for multi-label tagging: `labels` the `;`-separated
   event classes, `events` their times as `;`-separated `class@start-end` (seconds), for frame-level targets.
+- `<split>_reversed.csv`, `<split>_reversed_facts.jsonl` (for the splits named in `reversed_splits`): every pair of
+  the split with its clips swapped and its explanations written for that order (`reversal.py`); same wav files.
 - `corpus.json`: generator version, seed, parameters, class catalogue and counts.
 """
 
@@ -31,6 +33,7 @@ from ..data.sources import CSV_COLUMNS
 from .catalogue import BACKGROUNDS, CLASS_NAMES
 from .grammar import caption, caption_both, explain
 from .pairs import compare_clips, make_pair, scheduled_pair
+from .reversal import reverse_record, reversed_split_name
 from .scene import render_clip
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ CAPTION_TASKS = ("caption_first", "caption_second", "caption_both")
 
 
 def pair_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
-    """The seed of one pair: any pair regenerates alone, identically, from `(seed, split, index)`."""
+    """The seed of one pair: any pair regenerates alone, identically, from `(seed, split, index)`. Its children: 0 the
+    scene, 1 the texts, 2 the texts of the reversed pair."""
     return np.random.SeedSequence([seed, zlib.crc32(split.encode("utf-8")), index])
 
 
@@ -128,7 +132,7 @@ def resolve_splits(pairs: int = None, splits: dict = None) -> dict:
 
 def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = None,
                     sample_rate: int = DEFAULT_SAMPLE_RATE, seconds: float = DEFAULT_SECONDS, caption_rows: int = 1,
-                    workers: int = 1, chunk_size: int = 64) -> dict:
+                    workers: int = 1, chunk_size: int = 64, reversed_splits=()) -> dict:
     """Generate a SynthDiff corpus in `out_dir` and return the content of its `corpus.json`.
 
     Args:
@@ -142,6 +146,8 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         caption_rows (`int`): position-captioning rows per pair (0-3), in addition to the three tier rows.
         workers (`int`): processes; the output is identical for any number of workers.
         chunk_size (`int`): pairs per job handed to a worker.
+        reversed_splits (list of `str`): splits that also get a reversed split (`add_reversed_splits`), e.g.
+            `["train"]` for `train_reversed`.
 
     Example:
 
@@ -181,6 +187,35 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
     }
     with open(out_dir / "corpus.json", "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
+    return add_reversed_splits(out_dir, reversed_splits) if reversed_splits else info
+
+
+def add_reversed_splits(out_dir, splits) -> dict:
+    """Write `<split>_reversed` for each of `splits` of the corpus in `out_dir` from its facts and seed (no audio is
+    rendered; an existing corpus can be extended), record them in `corpus.json` and return its new content."""
+    out_dir = Path(out_dir)
+    info_path = out_dir / "corpus.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} does not exist: reversed splits are written into a SynthDiff corpus "
+                                f"(python -m training.synthdiff --out {out_dir} --pairs N).")
+    with open(info_path, encoding="utf-8") as f:
+        info = json.load(f)
+    for split in splits:
+        if split not in info["parameters"]["splits"]:
+            raise ValueError(f"Split {split!r} is not in the corpus at {out_dir}; it has "
+                             f"{sorted(info['parameters']['splits'])}.")
+        with open(out_dir / f"{split}_facts.jsonl", encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        reversed_records = [
+            reverse_record(r, np.random.default_rng(pair_seed(info["seed"], split, r["index"]).spawn(3)[2]))
+            for r in records]
+        name = reversed_split_name(split)
+        info["counts"][name] = _write_split(out_dir, name, reversed_records, info["parameters"]["caption_rows"],
+                                            clips_index=False)
+        logger.info("SynthDiff %s: %d reversed pairs written to %s", name, len(reversed_records), out_dir)
+    info["parameters"]["reversed_splits"] = sorted(set(info["parameters"].get("reversed_splits", [])) | set(splits))
+    with open(info_path, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
     return info
 
 
@@ -215,7 +250,7 @@ def write_clips_csv(path: Path, records: list) -> None:
                                  event_times(clip)))
 
 
-def _write_split(out_dir: Path, split: str, records: list, caption_rows: int) -> dict:
+def _write_split(out_dir: Path, split: str, records: list, caption_rows: int, clips_index: bool = True) -> dict:
     with open(out_dir / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
@@ -224,12 +259,13 @@ def _write_split(out_dir: Path, split: str, records: list, caption_rows: int) ->
     with open(out_dir / f"{split}_facts.jsonl", "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")
-    write_clips_csv(out_dir / f"{split}_clips.csv", records)
+    if clips_index:  # a reversed split's clips are its source split's: no second tagging index
+        write_clips_csv(out_dir / f"{split}_clips.csv", records)
     edits = Counter(r["edit"]["kind"] for r in records if r["pair_type"] == "edited")
     return {"pairs": len(records), "rows": len(records) * (3 + caption_rows),
             "pair_types": dict(Counter(r["pair_type"] for r in records)), "edits": dict(edits)}
 
 
 __all__ = ["GENERATOR_VERSION", "DEFAULT_SAMPLE_RATE", "DEFAULT_SECONDS", "DEFAULT_SPLITS", "TASKNAME",
-           "CSV_COLUMNS", "pair_seed", "generate_pair", "generate_corpus", "resolve_splits", "event_times",
-           "write_clips_csv"]
+           "CSV_COLUMNS", "pair_seed", "generate_pair", "generate_corpus", "add_reversed_splits", "resolve_splits",
+           "event_times", "write_clips_csv"]
