@@ -221,6 +221,23 @@ def test_reversed_split_is_each_pair_the_other_way_round(corpus, tmp_path):
     assert len(rows) == 20 * 4 and {r["filepath1"] for r in rows} <= {p["filepath2"] for p in pairs}
 
 
+def test_a_split_added_to_a_corpus_keeps_its_other_splits(tmp_path):
+    generate_corpus(tmp_path, seed=3, splits={"train": 4, "test": 2}, sample_rate=SR, seconds=SECONDS,
+                    reversed_splits=["train"])
+    before = (tmp_path / "train.csv").read_bytes()
+    info = generate_corpus(tmp_path, seed=3, splits={"train_extra": 3}, sample_rate=SR, seconds=SECONDS)
+    assert info["parameters"]["splits"] == {"train": 4, "test": 2, "train_extra": 3}
+    assert set(info["counts"]) == {"train", "test", "train_reversed", "train_extra"}
+    assert info["parameters"]["reversed_splits"] == ["train"] and (tmp_path / "train.csv").read_bytes() == before
+    assert len(list((tmp_path / "audio" / "train_extra").glob("*.wav"))) == 6
+    with pytest.raises(ValueError, match=r"already holds a SynthDiff corpus \(splits \['test', 'train', "
+                                         r"'train_extra'\]\) made with .*'seed': 3.* got .*'seed': 4"):
+        generate_corpus(tmp_path, seed=4, splits={"more": 1}, sample_rate=SR, seconds=SECONDS)
+    generate_corpus(tmp_path / "fresh", seed=4, splits={"a": 1}, sample_rate=SR, seconds=SECONDS)
+    info = generate_corpus(tmp_path / "fresh", seed=5, splits={"a": 1}, sample_rate=SR, seconds=SECONDS)
+    assert info["seed"] == 5  # every split regenerated: nothing to keep, any settings
+
+
 def test_reversed_split_extends_an_existing_corpus_identically(tmp_path):
     from training.synthdiff import add_reversed_splits
 

@@ -136,7 +136,9 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
     """Generate a SynthDiff corpus in `out_dir` and return the content of its `corpus.json`.
 
     Args:
-        out_dir (`str` or `Path`): folder to write (created; existing files of the same splits are overwritten).
+        out_dir (`str` or `Path`): folder to write (created; existing files of the same splits are overwritten). The
+            other splits of a corpus already there are kept (a corpus grows split by split, e.g. a `train_extra`
+            split for stage 3 only), which needs the same seed, sample rate, clip length and caption rows.
         pairs (`int`, *optional*): total pairs, divided by `splits` when those are fractions.
         seed (`int`): corpus seed; pair `i` of split `s` depends only on `(seed, s, i)`.
         splits (`dict`, *optional*): split name -> pair count (int) or fraction of `pairs` (float); defaults to
@@ -167,6 +169,9 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
                          f"{seconds} s.")
     counts = resolve_splits(pairs, splits)
     out_dir = Path(out_dir)
+    settings = {"version": GENERATOR_VERSION, "seed": seed, "sample_rate": sample_rate, "seconds": seconds,
+                "caption_rows": caption_rows}
+    previous = _corpus_to_extend(out_dir, settings, counts)
     start = time.perf_counter()
     summary = {}
     with ProcessPoolExecutor(workers) if workers > 1 else _InlineExecutor() as executor:
@@ -185,9 +190,33 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         "sound_classes": list(CLASS_NAMES), "backgrounds": list(BACKGROUNDS), "counts": summary,
         "seconds_elapsed": round(elapsed, 2), "workers": workers,
     }
+    if previous:  # its other splits stay: listed first, as they were
+        info["parameters"]["splits"] = {**previous["parameters"]["splits"], **counts}
+        info["counts"] = {**previous["counts"], **summary}
+        if "reversed_splits" in previous["parameters"]:
+            info["parameters"]["reversed_splits"] = previous["parameters"]["reversed_splits"]
     with open(out_dir / "corpus.json", "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return add_reversed_splits(out_dir, reversed_splits) if reversed_splits else info
+
+
+def _corpus_to_extend(out_dir: Path, settings: dict, new_splits: dict) -> dict | None:
+    """The `corpus.json` in `out_dir` when it has splits this call does not regenerate (they are kept), else None."""
+    path = out_dir / "corpus.json"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        previous = json.load(f)
+    others = sorted(set(previous["parameters"]["splits"]) - set(new_splits))
+    if not others:
+        return None
+    theirs = {"version": previous["version"], "seed": previous["seed"],
+              **{k: previous["parameters"][k] for k in ("sample_rate", "seconds", "caption_rows")}}
+    if theirs != settings:
+        raise ValueError(f"{out_dir} already holds a SynthDiff corpus (splits {others}) made with {theirs}; a split "
+                         f"added to it must use the same settings, got {settings}. Write to another folder, or "
+                         "regenerate all of its splits.")
+    return previous
 
 
 def add_reversed_splits(out_dir, splits) -> dict:
