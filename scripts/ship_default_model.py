@@ -30,8 +30,9 @@ Trained from scratch on this machine (2 CPU cores) by the project's own recipe, 
 (recipes in `training/recipes/synth_small/`), on **SynthDiff** (`training/synthdiff/`): {train_pairs} procedurally
 generated 10 s audio pairs (seed 0) with three explanation tiers and position-captioning rows. No pretrained weights
 were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
-with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the explanations, stage 2 grounded the mappers and cross-projection with both
-towers frozen, and stage 3 fine-tuned the language model too. The tokenizer is a byte-level BPE trained on the corpus
+with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the
+explanations, stage 2 grounded the mappers and cross-projection with both towers frozen, and stage 3 fine-tuned the
+language model too{final_stage_data}. The tokenizer is a byte-level BPE trained on the corpus
 text and the prompt paraphrases ({vocab} tokens).
 
 ## Limits
@@ -66,6 +67,22 @@ def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
                 (out_dir / path.name).write_text(json.dumps(_drop_auto_map(data), indent=2, sort_keys=True) + "\n")
 
 
+def final_stage_data(model_dir: Path, corpus_info: dict) -> str:
+    """", on the splits train (2400 pairs), ..." when the last stage trained on more than the `train` split."""
+    recipe_path = model_dir / "training_recipe.json"
+    if not recipe_path.is_file():
+        return ""
+    import json
+
+    splits = json.loads(recipe_path.read_text())["data"].get("train_split", "train")
+    splits = [splits] if isinstance(splits, str) else splits
+    if splits == ["train"]:
+        return ""
+    listed = ", ".join(f"{name} ({corpus_info['counts'][name]['pairs']} pairs)" for name in splits)
+    return (f", on the splits {listed}; a reversed split holds its source split's pairs with the clips swapped and "
+            "the texts written for that order")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="the trained model's save_pretrained folder")
@@ -97,7 +114,8 @@ def main(argv=None) -> int:
     card = build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
                             write=False)
     card += TRAINING_AND_LIMITS.format(
-        train_pairs=corpus_info["counts"]["train"]["pairs"], vocab=len(processor.tokenizer),
+        train_pairs=corpus_info["counts"]["train"]["pairs"], final_stage_data=final_stage_data(args.model, corpus_info),
+        vocab=len(processor.tokenizer),
         classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
     card += "".join(f"- {note}\n" for note in args.limit_note)
     (args.out / "README.md").write_text(card, encoding="utf-8")

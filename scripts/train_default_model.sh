@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the default model "adiff-synth-small" end to end on CPU:
 #   SynthDiff corpus -> tokenizer -> stage 1a (HTSAT tagger) -> stage 1b (GPT-2 LM) -> stage 2 (grounding, cached
-#   embeddings) -> stage 3 (fine-tuning) -> $RUN_DIR/model (a save_pretrained folder pipeline("audio-difference") loads).
+#   embeddings) -> extra and reversed pairs -> stage 3 (fine-tuning) -> $RUN_DIR/model (a save_pretrained folder pipeline("audio-difference") loads).
 #
 # Resumable: rerun the same command after an interruption. Finished steps are skipped (their outputs exist) and an
 # interrupted stage continues from its last checkpoint (--resume). Logs: $RUN_DIR/logs/<step>.log.
@@ -9,18 +9,20 @@
 # Settings (environment variables):
 #   RUN_DIR   output folder                         (default runs/adiff-synth-small)
 #   PAIRS     SynthDiff pairs, split 80/10/10        (default 3000)
+#   EXTRA_PAIRS  training pairs for stage 3 only     (default PAIRS)
 #   SEED      corpus and training seed               (default 0)
 #   THREADS   CPU threads per process                (default 2)
 #   PYTHON    interpreter                            (default python)
 #   LAUNCH    how train.py is started                (default "$PYTHON"; e.g. "accelerate launch --num_processes 2")
 #   RECIPES   recipe folder                          (default training/recipes/synth_small)
-# Expected wall-clock on 2 CPU threads with the defaults: about 105 minutes on an idle machine (each recipe file
+# Expected wall-clock on 2 CPU threads with the defaults: about 120 minutes on an idle machine (each recipe file
 # gives its stage's share); other jobs on the same cores can double it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_DIR=${RUN_DIR:-runs/adiff-synth-small}
 PAIRS=${PAIRS:-3000}
+EXTRA_PAIRS=${EXTRA_PAIRS:-$PAIRS}
 SEED=${SEED:-0}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
@@ -71,6 +73,13 @@ stage stage1_encoder stage1_encoder.yaml
 stage stage1_lm stage1_lm.yaml --set "init.tokenizer=$RUN_DIR/tokenizer"
 stage stage2 stage2.yaml --set "init.audio_encoder=$RUN_DIR/stage1_encoder/final" \
   --set "init.language_model=$RUN_DIR/stage1_lm/final" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+# Stage 3's own data, added to the corpus folder after stages 1-2 (which keep to `train`; their time grows with it):
+# EXTRA_PAIRS new training pairs (train_extra), and every pair of train and train_extra the other way round
+# (train_reversed, train_extra_reversed: the same wav files, clips swapped, texts written for that order).
+if ! grep -q '"train_extra_reversed"' "$RUN_DIR/corpus/corpus.json"; then  # corpus.json is written last
+  run_logged stage3_data "$PYTHON" -m training.synthdiff --out "$RUN_DIR/corpus" --splits "train_extra=$EXTRA_PAIRS" \
+    --seed "$SEED" --workers "$THREADS" --reverse train train_extra
+else log "stage3_data: exists, skipped"; fi
 stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
   --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 
