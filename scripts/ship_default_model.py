@@ -7,6 +7,7 @@ training data, limits).
 """
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -54,8 +55,6 @@ def _drop_auto_map(value):
 
 
 def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
-    import json
-
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -72,8 +71,6 @@ def final_stage_data(model_dir: Path, corpus_info: dict) -> str:
     recipe_path = model_dir / "training_recipe.json"
     if not recipe_path.is_file():
         return ""
-    import json
-
     splits = json.loads(recipe_path.read_text())["data"].get("train_split", "train")
     splits = [splits] if isinstance(splits, str) else splits
     if splits == ["train"]:
@@ -93,8 +90,6 @@ def main(argv=None) -> int:
     parser.add_argument("--limit-note", action="append", default=[],
                         help="an extra (measured) limit for the card's Limits list; repeatable")
     args = parser.parse_args(argv)
-
-    import json
 
     from transformers import AutoModel, AutoProcessor
 

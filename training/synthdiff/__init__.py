@@ -16,6 +16,6 @@ from .scene import ClipSpec, EventSpec, render_clip, sample_clip
 __all__ = [
     "SOUND_CLASSES", "SoundClass", "CLASS_NAMES", "EVENT_SYNONYMS", "BACKGROUNDS", "BACKGROUND_SYNONYMS",
     "PROPERTY_WORDS", "CSV_COLUMNS", "DEFAULT_SAMPLE_RATE", "DEFAULT_SECONDS", "GENERATOR_VERSION", "generate_corpus",
-    "generate_pair", "resolve_splits", "add_reversed_splits", "reverse_record", "explain", "caption", "EDITS", "PAIR_TYPES", "compare_clips", "make_pair",
-    "ClipSpec", "EventSpec", "render_clip", "sample_clip",
+    "generate_pair", "resolve_splits", "add_reversed_splits", "reverse_record", "explain", "caption", "EDITS",
+    "PAIR_TYPES", "compare_clips", "make_pair", "ClipSpec", "EventSpec", "render_clip", "sample_clip",
 ]
