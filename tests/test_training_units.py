@@ -12,7 +12,7 @@ from training.embedding_cache import EmbeddingCache
 from training.optim import build_optimizer, build_scheduler, parameter_groups
 from training.recipe import OptimConfig, apply_overrides, load_recipe, recipe_from_dict
 from training.sampler import ResumableBatchSampler
-from training.stage_data import mix_captioning
+from training.stage_data import mix_captioning, split_file
 from training.stages import mean_average_precision
 
 torch.set_num_threads(1)
@@ -258,3 +258,12 @@ def test_pair_data_mirrors_the_drawn_items_with_their_clips():
     assert torch.equal(mirrored.collate(batch)["audio_embeds"], b["audio_embeds"])  # drawn from the item seeds
     with pytest.raises(ValueError, match="mirror_ratio"):
         PairData(rows, AdiffCollator(processor), mirror_ratio=1.5)
+
+
+def test_a_missing_split_names_the_file_and_how_to_make_it(tmp_path):
+    (tmp_path / "train.csv").write_text("")
+    assert split_file(tmp_path, "train") == tmp_path / "train.csv"
+    with pytest.raises(FileNotFoundError, match=r"validation\.csv does not exist.*--pairs N`\)\.$"):
+        split_file(tmp_path, "validation")
+    with pytest.raises(FileNotFoundError, match=r"train_reversed\.csv does not exist.*--reverse train`\."):
+        split_file(tmp_path, "train_reversed")

@@ -24,6 +24,7 @@ from processing_adiff import load_audio
 
 from .data import AdiffCollator, load_csv
 from .data.mirroring import mirror_row
+from .synthdiff.reversal import REVERSED_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,13 @@ IGNORE_INDEX = -100
 def split_file(corpus: str | Path, split: str, suffix: str = ".csv") -> Path:
     path = Path(corpus) / f"{split}{suffix}"
     if not path.is_file():
+        hint = ""
+        if split.endswith(REVERSED_SUFFIX):
+            hint = (f" A reversed split is added to an existing SynthDiff corpus with `python -m training.synthdiff "
+                    f"--out {corpus} --reverse {split[:-len(REVERSED_SUFFIX)]}`.")
         raise FileNotFoundError(f"{path} does not exist. data.corpus must be a corpus folder holding <split>.csv, "
-                                "<split>_clips.csv (e.g. from `python -m training.synthdiff --out DIR --pairs N`).")
+                                "<split>_clips.csv (e.g. from `python -m training.synthdiff --out DIR --pairs N`)."
+                                + hint)
     return path
 
 
