@@ -189,16 +189,20 @@ class ExplanationTextData:
     def __len__(self) -> int:
         return len(self.items)
 
+    def token_rows(self, texts: list[str]) -> list[list[int]]:
+        """`EOS text EOS` ids per text, cut to `max_length` (keeping the final EOS). A leading EOS gives the first word
+        a context, as GPT-2's document boundary does."""
+        eos = self.tokenizer.eos_token_id
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [([eos] + tokens)[: self.max_length - 1] + [eos] for tokens in ids]
+
     def lengths(self) -> list[int]:
-        """Tokens per item (EOS included, capped at `max_length`), for `train.group_by_length`."""
-        ids = self.tokenizer(self.items, add_special_tokens=False)["input_ids"]
-        return [min(len(tokens) + 2, self.max_length) for tokens in ids]  # + the leading and the final EOS
+        """Tokens per item (the rows `collate` pads), for `train.group_by_length`."""
+        return [len(row) for row in self.token_rows(self.items)]
 
     def collate(self, batch: list) -> dict:
         tok = self.tokenizer
-        # A leading EOS gives the first word a context, as GPT-2's document boundary does.
-        rows = [([tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"])[: self.max_length - 1]
-                + [tok.eos_token_id] for text, _ in batch]
+        rows = self.token_rows([text for text, _ in batch])
         length = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), length), tok.eos_token_id, dtype=torch.long)
         labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
