@@ -245,10 +245,12 @@ class PairData:
             `(B, 2, D)` instead of `input_features` and no audio is read.
         mirror_ratio (`float`): the probability that an item is trained as its mirrored pair (`mirror_row`: clips
             and the names "Audio 1" / "Audio 2" swapped), drawn from the item's seed (so reproducible and resumable).
+        fact_targets (`dict`, *optional*): `{(filepath1, filepath2): targets}` (`training.pair_facts.fact_targets`);
+            when set, batches also carry `pair_fact_targets` `(B, NUM_TARGETS)` for the auxiliary fact loss.
     """
 
     def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None,
-                 mirror_ratio: float = 0.0):
+                 mirror_ratio: float = 0.0, fact_targets: dict | None = None):
         if not rows:
             raise ValueError("No rows to train on after filtering; check data.corpus, data.tiers and the split.")
         if not 0.0 <= mirror_ratio <= 1.0:
@@ -257,6 +259,7 @@ class PairData:
         self.collator = collator
         self.audio_embeds = audio_embeds
         self.mirror_ratio = mirror_ratio
+        self.fact_targets = fact_targets
 
     def __len__(self) -> int:
         return len(self.items)
@@ -289,13 +292,18 @@ class PairData:
         processor = self.collator.processor
         if self.audio_embeds is None:
             audio = [(self.collator.audio(row, 1), self.collator.audio(row, 2)) for row in rows]
-            return dict(processor(audio=audio, text=prompts, answers=[r["answer"] for r in rows],
-                                  training=self.collator.training, rng=rng))
-        prompt_ids, prompt_mask = processor.encode_prompts(prompts)
-        embeds = torch.stack([torch.stack((self.audio_embeds[r["filepath1"]], self.audio_embeds[r["filepath2"]]))
-                              for r in rows])  # (B, 2, D)
-        return {"audio_embeds": embeds, "prompt_input_ids": prompt_ids, "prompt_attention_mask": prompt_mask,
-                "labels": processor.encode_answers([r["answer"] for r in rows])}
+            batch = dict(processor(audio=audio, text=prompts, answers=[r["answer"] for r in rows],
+                                   training=self.collator.training, rng=rng))
+        else:
+            prompt_ids, prompt_mask = processor.encode_prompts(prompts)
+            embeds = torch.stack([torch.stack((self.audio_embeds[r["filepath1"]], self.audio_embeds[r["filepath2"]]))
+                                  for r in rows])  # (B, 2, D)
+            batch = {"audio_embeds": embeds, "prompt_input_ids": prompt_ids, "prompt_attention_mask": prompt_mask,
+                     "labels": processor.encode_answers([r["answer"] for r in rows])}
+        if self.fact_targets is not None:
+            batch["pair_fact_targets"] = torch.tensor([self.fact_targets[(r["filepath1"], r["filepath2"])]
+                                                       for r in rows])  # (B, NUM_TARGETS)
+        return batch
 
 
 __all__ = ["ClipTaggingData", "background_label", "ExplanationTextData", "PairData", "mix_captioning", "read_texts",

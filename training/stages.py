@@ -28,7 +28,9 @@ from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffPro
 
 from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
+from .evaluation import read_facts
 from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_loss, set_trainable
+from .pair_facts import PairFactHead, fact_targets, pair_fact_loss
 from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
                          split_file)
@@ -271,10 +273,24 @@ class AdiffStage(Stage):
                                              self.recipe.data.get("max_answer_length", 256))
         groups = self.trainable_groups()
         self.frozen = set_trainable(model, groups)
+        if self.fact_loss_weight:
+            if self.recipe.lora.enabled:
+                raise ValueError("data.fact_loss_weight trains a head next to the model, which LoRA would freeze; "
+                                 "use one of data.fact_loss_weight and lora.enabled.")
+            # Training only: the optimizer and checkpoints hold it; save_final leaves it out of the model folder.
+            model.pair_fact_head = PairFactHead(model.config.total_prefix_length, model.config.text_config.n_embd)
         self.cache_embeddings = bool(self.recipe.data.get("cache_embeddings", True)) and "audio_encoder" not in groups
         if self.recipe.train.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         return model
+
+    @property
+    def fact_loss_weight(self) -> float:
+        """Weight of the auxiliary pair-fact loss (`training.pair_facts`); 0 (the default) turns it off."""
+        weight = self.recipe.data.get("fact_loss_weight") or 0.0
+        if not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"data.fact_loss_weight must be a number >= 0, got {weight!r}.")
+        return float(weight)
 
     def set_train_mode(self, model):
         """Trained modules in train mode; frozen towers in eval mode (no dropout in what does not learn)."""
@@ -291,6 +307,8 @@ class AdiffStage(Stage):
                                   AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
                                   caption_ratio=data.get("caption_ratio"), seed=seed,
                                   max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0))
+        if self.fact_loss_weight:
+            train.fact_targets = self.read_fact_targets(corpus, splits, train.items)
         eval_data = None
         eval_split = data.get("eval_split", "validation")
         if eval_split:
@@ -310,8 +328,32 @@ class AdiffStage(Stage):
                 eval_data.audio_embeds = table
         return train, eval_data
 
+    def read_fact_targets(self, corpus: Path, splits, rows: list[dict]) -> dict:
+        """`{(filepath1, filepath2): fact targets}` for every training row, from the splits' `_facts.jsonl` files."""
+        if self.recipe.data.get("mirror_ratio"):
+            raise ValueError("data.fact_loss_weight needs the pairs in their own order, and data.mirror_ratio swaps "
+                             "them; train on reversed splits instead (data.train_split: [train, train_reversed]).")
+        targets = {}
+        for split in [splits] if isinstance(splits, str) else splits:
+            path = split_file(corpus, split, "_facts.jsonl")
+            targets.update({pair: fact_targets(record) for pair, record in read_facts(path).items()})
+        missing = [r for r in rows if (r["filepath1"], r["filepath2"]) not in targets]
+        if missing:
+            raise ValueError(f"data.fact_loss_weight needs SynthDiff facts for every training row; {len(missing)} of "
+                             f"{len(rows)} rows have none in the splits' _facts.jsonl files, e.g. "
+                             f"{missing[0]['filepath1']!r} / {missing[0]['filepath2']!r}. Set data.fact_loss_weight: 0 "
+                             "for data without facts.")
+        return targets
+
     def loss(self, model, batch):
-        return adiff_loss(model, batch)
+        targets = batch.get("pair_fact_targets")
+        if targets is None:
+            return adiff_loss(model, batch)
+        inputs = {k: v for k, v in batch.items() if k != "pair_fact_targets"}
+        outputs = model(**inputs, logits_to_keep=inputs["labels"].shape[1] + 1)
+        fact_logits = accelerator_unwrap(model).pair_fact_head(outputs.prefix_embeds)
+        return (outputs.loss + self.fact_loss_weight * pair_fact_loss(fact_logits, targets),
+                (inputs["labels"] != -100).sum())
 
     @torch.no_grad()
     def eval_extras(self, model, eval_data, accelerator):
@@ -333,6 +375,7 @@ class AdiffStage(Stage):
         return metrics
 
     def save_final(self, model, folder, accelerator):
+        accelerator_unwrap(model)._modules.pop("pair_fact_head", None)  # training only, not part of ADIFF
         model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
         if accelerator.is_main_process:
             self.processor.save_pretrained(folder)
