@@ -29,7 +29,7 @@ from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffPro
 from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
 from .evaluation import read_facts
-from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_loss, set_trainable
+from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_forward, adiff_loss, set_trainable
 from .pair_facts import PairFactHead, fact_targets, pair_fact_loss
 from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
@@ -349,11 +349,9 @@ class AdiffStage(Stage):
         targets = batch.get("pair_fact_targets")
         if targets is None:
             return adiff_loss(model, batch)
-        inputs = {k: v for k, v in batch.items() if k != "pair_fact_targets"}
-        outputs = model(**inputs, logits_to_keep=inputs["labels"].shape[1] + 1)
+        outputs, count = adiff_forward(model, {k: v for k, v in batch.items() if k != "pair_fact_targets"})
         fact_logits = accelerator_unwrap(model).pair_fact_head(outputs.prefix_embeds)
-        return (outputs.loss + self.fact_loss_weight * pair_fact_loss(fact_logits, targets),
-                (inputs["labels"] != -100).sum())
+        return outputs.loss + self.fact_loss_weight * pair_fact_loss(fact_logits, targets), count
 
     @torch.no_grad()
     def eval_extras(self, model, eval_data, accelerator):
