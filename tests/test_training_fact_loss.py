@@ -80,6 +80,6 @@ def test_clear_errors_for_mirroring_and_rows_without_facts(synth_corpus, towers,
     stage = AdiffStage(_grounding(tmp_path / "unit", synth_corpus, towers))
     rows = [{"filepath1": "/nowhere/a.wav", "filepath2": "/nowhere/b.wav"}]
     with pytest.raises(ValueError, match="1 of 1 rows have none"):
-        stage.read_fact_targets(synth_corpus, "train", rows)
+        stage.read_fact_targets(synth_corpus, ["train"], rows)
     with pytest.raises(ValueError, match="fact_loss_weight must be a number >= 0"):
         AdiffStage(_grounding(tmp_path / "negative", synth_corpus, towers, weight=-1)).fact_loss_weight

@@ -303,7 +303,8 @@ class AdiffStage(Stage):
         corpus = _corpus(self.recipe)
         data, seed = self.recipe.data, self.recipe.train.seed
         splits = _split(self.recipe, "train_split", "train")  # a split or a list, e.g. [train, train_reversed]
-        train = PairData.from_csv([split_file(corpus, s) for s in ([splits] if isinstance(splits, str) else splits)],
+        splits = [splits] if isinstance(splits, str) else list(splits)
+        train = PairData.from_csv([split_file(corpus, s) for s in splits],
                                   AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
                                   caption_ratio=data.get("caption_ratio"), seed=seed,
                                   max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0))
@@ -328,13 +329,13 @@ class AdiffStage(Stage):
                 eval_data.audio_embeds = table
         return train, eval_data
 
-    def read_fact_targets(self, corpus: Path, splits, rows: list[dict]) -> dict:
+    def read_fact_targets(self, corpus: Path, splits: list[str], rows: list[dict]) -> dict:
         """`{(filepath1, filepath2): fact targets}` for every training row, from the splits' `_facts.jsonl` files."""
         if self.recipe.data.get("mirror_ratio"):
             raise ValueError("data.fact_loss_weight needs the pairs in their own order, and data.mirror_ratio swaps "
                              "them; train on reversed splits instead (data.train_split: [train, train_reversed]).")
         targets = {}
-        for split in [splits] if isinstance(splits, str) else splits:
+        for split in splits:
             path = split_file(corpus, split, "_facts.jsonl")
             targets.update({pair: fact_targets(record) for pair, record in read_facts(path).items()})
         missing = [r for r in rows if (r["filepath1"], r["filepath2"]) not in targets]
