@@ -35,6 +35,7 @@ FACT_GROUPS = (
     ("clipped_differs", 2, lambda r: int(r["clipped_differs"])),
     ("background_differs", 2, lambda r: int(r["background_differs"])),
 )
+GROUP_SIZES = [size for _, size, _ in FACT_GROUPS]  # logits per group, then 2 * len(CLASS_NAMES) event logits
 NUM_TARGETS = len(FACT_GROUPS) + 2 * len(CLASS_NAMES)
 
 
@@ -70,8 +71,7 @@ class PairFactHead(nn.Module):
     def __init__(self, prefix_length: int, hidden_size: int):
         super().__init__()
         self.norm = nn.LayerNorm(hidden_size)
-        self.linear = nn.Linear(prefix_length * hidden_size, sum(size for _, size, _ in FACT_GROUPS)
-                                + 2 * len(CLASS_NAMES))
+        self.linear = nn.Linear(prefix_length * hidden_size, sum(GROUP_SIZES) + 2 * len(CLASS_NAMES))
 
     def forward(self, prefix: torch.Tensor) -> torch.Tensor:
         return self.linear(self.norm(prefix.float()).flatten(1))  # (B, L, E) -> (B, L * E) -> (B, outputs)
@@ -88,11 +88,10 @@ def pair_fact_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if targets.shape[-1] != NUM_TARGETS:
         raise ValueError(f"pair fact targets must have {NUM_TARGETS} columns (see training.pair_facts.fact_targets), "
                          f"got shape {tuple(targets.shape)}.")
-    sizes = [size for _, size, _ in FACT_GROUPS]
-    *group_logits, event_logits = logits.float().split(sizes + [2 * len(CLASS_NAMES)], dim=-1)
+    *group_logits, event_logits = logits.float().split(GROUP_SIZES + [2 * len(CLASS_NAMES)], dim=-1)
     losses = [F.cross_entropy(group, targets[:, i]) for i, group in enumerate(group_logits)]
-    losses.append(F.binary_cross_entropy_with_logits(event_logits, targets[:, len(sizes):].float()))
+    losses.append(F.binary_cross_entropy_with_logits(event_logits, targets[:, len(GROUP_SIZES):].float()))
     return torch.stack(losses).mean()
 
 
-__all__ = ["FACT_GROUPS", "NUM_TARGETS", "PairFactHead", "fact_targets", "pair_fact_loss"]
+__all__ = ["FACT_GROUPS", "GROUP_SIZES", "NUM_TARGETS", "PairFactHead", "fact_targets", "pair_fact_loss"]

@@ -15,6 +15,7 @@ N-process training computes exactly the single-process global-batch loss.
 """
 
 import abc
+import functools
 import json
 import logging
 from pathlib import Path
@@ -284,9 +285,10 @@ class AdiffStage(Stage):
             model.gradient_checkpointing_enable()
         return model
 
-    @property
+    @functools.cached_property
     def fact_loss_weight(self) -> float:
-        """Weight of the auxiliary pair-fact loss (`training.pair_facts`); 0 (the default) turns it off."""
+        """Weight of the auxiliary pair-fact loss (`training.pair_facts`); 0 (the default) turns it off. Read and
+        checked once (the loss uses it every step)."""
         weight = self.recipe.data.get("fact_loss_weight") or 0.0
         if not isinstance(weight, (int, float)) or weight < 0:
             raise ValueError(f"data.fact_loss_weight must be a number >= 0, got {weight!r}.")

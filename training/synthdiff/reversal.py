@@ -7,7 +7,7 @@ the names inside a written text (`training.data.mirroring`, for ACD/CLD) cannot 
 pairs a model learns from at no audio cost (its clips are the split's own, so cached embeddings are reused) and asks
 for the same judgement with the clips in either slot (swap consistency).
 
-`corpus.write_reversed_split` draws the texts from a third child of the pair's seed, so a corpus's reversed split is a
+`corpus.add_reversed_splits` draws the texts from a third child of the pair's seed, so a corpus's reversed split is a
 pure function of the corpus seed and its facts, and the original pairs are unchanged.
 """
 
