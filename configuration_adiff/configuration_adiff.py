@@ -34,6 +34,10 @@ class AdiffConfig(PreTrainedConfig):
         mapper_num_layers (`int`, defaults to 4): transformer layers in each mapper.
         mapper_num_heads (`int`, defaults to 8): attention heads in each mapper.
         mapper_mlp_ratio (`float`, defaults to 2.0): MLP width ratio in the mappers and the cross-projection.
+        share_audio_mapper (`bool`, defaults to `False`): one mapper for both audios instead of one each (the
+            official model has two). The cross-projection has no positions, so with a shared mapper swapping the
+            audios swaps the two audio blocks of the prefix exactly and two identical audios give identical blocks;
+            only GPT-2's positions tell audio 1 from audio 2.
         use_cross_projection (`bool`, defaults to `True`): `False` gives the paper's naive baseline prefix.
         use_separator (`bool`, defaults to `True`): put the separator embedding between the two audio prefixes.
         cross_projection_num_layers (`int`, defaults to 4): layers of the cross-projection transformer.
@@ -66,6 +70,7 @@ class AdiffConfig(PreTrainedConfig):
     mapper_num_layers: int = 4
     mapper_num_heads: int = 8
     mapper_mlp_ratio: float = 2.0
+    share_audio_mapper: bool = False
     use_cross_projection: bool = True
     use_separator: bool = True
     cross_projection_num_layers: int = 4

@@ -129,8 +129,10 @@ class AdiffModel(AdiffPreTrainedModel):
                              mlp_ratio=config.mapper_mlp_ratio)
         self.audio_mapper_1 = AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
                                                config.prefix_length, **mapper_kwargs)
-        self.audio_mapper_2 = AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
-                                               config.prefix_length, **mapper_kwargs)
+        # With share_audio_mapper, audio 2 goes through audio_mapper_1 too (no audio_mapper_2 weights).
+        self.audio_mapper_2 = (None if config.share_audio_mapper else
+                               AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
+                                                config.prefix_length, **mapper_kwargs))
         self.prompt_mapper = AdiffPrefixMapper(hidden, config.prefix_length, **mapper_kwargs)
         self.cross_projection = (
             AdiffTransformer(hidden, config.cross_projection_num_heads, config.cross_projection_num_layers,
@@ -224,7 +226,8 @@ class AdiffModel(AdiffPreTrainedModel):
             # In float32: in float16 the 1e-12 floor underflows, and an all-zero projection would give 0 / 0 = NaN.
             audio = F.normalize(audio.float(), p=2, dim=-1, eps=1e-12).to(audio.dtype)
         audio_prefix_1 = self.audio_mapper_1(audio[:, 0])  # (B, prefix_length, E)
-        audio_prefix_2 = self.audio_mapper_2(audio[:, 1])  # (B, prefix_length, E)
+        mapper_2 = self.audio_mapper_1 if self.audio_mapper_2 is None else self.audio_mapper_2
+        audio_prefix_2 = mapper_2(audio[:, 1])  # (B, prefix_length, E)
         embeddings = self.get_input_embeddings()
         prompt_prefix = self.prompt_mapper(embeddings(prompt_input_ids))  # (B, prefix_length, E)
         parts = [audio_prefix_1, audio_prefix_2, prompt_prefix]

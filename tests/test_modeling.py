@@ -87,6 +87,41 @@ def test_naive_baseline_has_no_separator_or_cross_projection(tiny_tokenizer):
     assert model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt).shape[1] == 3 * 4
 
 
+def test_shared_audio_mapper_swaps_prefix_blocks_exactly(tmp_path, tiny_tokenizer):
+    from conftest import build_tiny_config
+
+    def audio_blocks(model, features, prompt):
+        prefix = model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt)
+        length = model.config.prefix_length  # [audio 1 | separator | audio 2 | prompt]
+        return prefix[:, :length], prefix[:, length + 1:2 * length + 1], prefix[:, 2 * length + 1:]
+
+    features, prompt = _inputs(build_tiny_config(tiny_tokenizer), batch=2)
+    swapped = features.flip(1)  # (B, 2, T, M): audio 2 first
+    torch.manual_seed(0)
+    separate = AdiffForConditionalGeneration(build_tiny_config(tiny_tokenizer)).eval()
+    one_1, two_1, _ = audio_blocks(separate, features, prompt)
+    one_2, two_2, _ = audio_blocks(separate, swapped, prompt)
+    assert not torch.allclose(one_1, two_2, atol=1e-3)  # two mappers: a swapped pair is not a swapped prefix
+
+    torch.manual_seed(0)
+    shared = AdiffForConditionalGeneration(build_tiny_config(tiny_tokenizer, share_audio_mapper=True)).eval()
+    assert shared.model.audio_mapper_2 is None
+    assert not any("audio_mapper_2" in name for name in shared.state_dict())
+    one_1, two_1, prompt_1 = audio_blocks(shared, features, prompt)
+    one_2, two_2, prompt_2 = audio_blocks(shared, swapped, prompt)
+    torch.testing.assert_close(one_1, two_2, rtol=0, atol=1e-5)
+    torch.testing.assert_close(two_1, one_2, rtol=0, atol=1e-5)
+    torch.testing.assert_close(prompt_1, prompt_2, rtol=0, atol=1e-5)
+    same_1, same_2, _ = audio_blocks(shared, features[:, :1].expand(-1, 2, -1, -1), prompt)
+    torch.testing.assert_close(same_1, same_2, rtol=0, atol=1e-5)  # identical audios, identical blocks
+
+    shared.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.share_audio_mapper and loaded.model.audio_mapper_2 is None
+    torch.testing.assert_close(loaded(input_features=features, prompt_input_ids=prompt).logits,
+                               shared(input_features=features, prompt_input_ids=prompt).logits, rtol=0, atol=0)
+
+
 def test_loss_covers_answer_tokens_only(model, tiny_config):
     features, prompt = _inputs(tiny_config)
     labels = torch.randint(0, 100, (3, 6))
