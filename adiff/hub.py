@@ -125,9 +125,12 @@ def _sampling_rate(model_dir: Path) -> int:
 def _architecture(config: dict) -> str:
     audio, text = config.get("audio_config", {}), config.get("text_config", {})
     prefix = 3 * config.get("prefix_length", 40) + int(config.get("use_separator", True))
+    mappers = ("one audio mapper shared by both audios" if config.get("share_audio_mapper", False)
+               else "two audio mappers")
+    cross = (f"cross-projection ({config.get('cross_projection_num_layers')} layers)"
+             if config.get("use_cross_projection", True) else "no cross-projection")
     return (f"HTSAT audio encoder (depths {audio.get('depths')}, {audio.get('hidden_size')}-d clip embedding), "
-            f"audio projection to {config.get('projection_dim')}, two audio mappers and a prompt mapper, "
-            f"cross-projection ({config.get('cross_projection_num_layers')} layers), GPT-2 "
+            f"audio projection to {config.get('projection_dim')}, {mappers} and a prompt mapper, {cross}, GPT-2 "
             f"({text.get('n_layer')} layers, width {text.get('n_embd')}) continuing a {prefix}-token prefix.")
 
 

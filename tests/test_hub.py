@@ -3,6 +3,7 @@ folder as remote code by someone who never installed this project."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,7 +84,14 @@ def test_model_card_header_and_body(model_dir, tmp_path, report):
                                                    for m in r["metrics"]))
     assert 'pipeline("audio-difference", model="someone/adiff-tiny", trust_remote_code=True)' in card
     assert "not computed: no jars" in card and "GPT-2 (2 layers, width 32) continuing a 13-token prefix" in card
+    assert "two audio mappers and a prompt mapper, cross-projection (1 layers)" in card
     assert not (model_dir / "README.md").exists()  # write=False
+    config = json.loads((model_dir / "config.json").read_text())
+    variant = shutil.copytree(model_dir, tmp_path / "shared_mapper")
+    (variant / "config.json").write_text(json.dumps({**config, "share_audio_mapper": True,
+                                                     "use_cross_projection": False}))
+    assert "one audio mapper shared by both audios and a prompt mapper, no cross-projection" in \
+        hub.build_model_card(variant, write=False)
     plain = card_header(hub.build_model_card(model_dir, datasets=["someone/synthdiff"], write=False))
     assert plain["datasets"] == ["someone/synthdiff"] and plain["model-index"] == [] and plain["metrics"] == []
 
