@@ -6,6 +6,7 @@
 #   C  B + separator + cross-projection
 #   D  C + position-captioning rows (caption_ratio 0.2)
 #   E  D + stage-3 fine-tuning
+# All use the paper's two audio mappers (model.share_audio_mapper=false), as the table in the README was measured.
 # Every stage-2 run gets the same budget (STEPS optimizer steps, same seed, same data order); E adds FT_STEPS.
 # Each model is scored by training.evaluation on the first EVAL_PAIRS pairs of the test split (all tiers, greedy).
 # Output: $OUT/<run>/eval/report.json and the table $OUT/ablations.md.
@@ -50,7 +51,7 @@ grounding() {  # name, encoder folder, cache folder, overrides...
     --set "data.corpus=$RUN_DIR/corpus" --set "init.audio_encoder=$encoder" \
     --set "init.language_model=$RUN_DIR/stage1_lm/final" --set "data.embedding_cache=$cache" \
     --set "train.max_steps=$STEPS" --set "train.seed=$SEED" --set "train.eval_every=null" \
-    --set train.group_by_length=true "$@" \
+    --set train.group_by_length=true --set model.share_audio_mapper=false "$@" \
     >>"$OUT/logs/$name.log" 2>&1
 }
 grounding A "$OUT/random_encoder" "$OUT/cache_random_encoder" "${NAIVE[@]}" --set data.caption_ratio=0
