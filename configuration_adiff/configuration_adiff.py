@@ -90,6 +90,9 @@ class AdiffConfig(PreTrainedConfig):
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0,
                    f"AdiffConfig.{name} must be a positive integer, got {value!r}.")
+        for name in ("share_audio_mapper", "use_cross_projection", "use_separator", "normalize_audio_embeddings"):
+            value = getattr(self, name)
+            _check(isinstance(value, bool), f"AdiffConfig.{name} must be True or False, got {value!r}.")
         _check(0.0 <= self.projection_dropout < 1.0,
                f"AdiffConfig.projection_dropout must be in [0, 1), got {self.projection_dropout!r}.")
         _check(self.mapper_mlp_ratio > 0, f"AdiffConfig.mapper_mlp_ratio must be > 0, got {self.mapper_mlp_ratio!r}.")

@@ -51,6 +51,7 @@ def test_default_config_is_the_official_base_model():
     (dict(separator_token_id=60000), r"separator_token_id must be a token id in \[0, 50257\)"),
     (dict(projection_dropout=1.5), r"projection_dropout must be in \[0, 1\)"),
     (dict(audio_config=dict(hidden_size=512)), "must equal the HTSAT pooled width"),
+    (dict(share_audio_mapper="yes"), "share_audio_mapper must be True or False, got 'yes'"),
 ])
 def test_config_validation_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
