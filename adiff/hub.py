@@ -127,6 +127,8 @@ def _architecture(config: dict) -> str:
     prefix = 3 * config.get("prefix_length", 40) + int(config.get("use_separator", True))
     mappers = ("one audio mapper shared by both audios" if config.get("share_audio_mapper", False)
                else "two audio mappers")
+    if config.get("use_audio_segment_embeddings", False):
+        mappers += " (with audio-1 / audio-2 segment embeddings)"
     cross = (f"cross-projection ({config.get('cross_projection_num_layers')} layers)"
              if config.get("use_cross_projection", True) else "no cross-projection")
     return (f"HTSAT audio encoder (depths {audio.get('depths')}, {audio.get('hidden_size')}-d clip embedding), "

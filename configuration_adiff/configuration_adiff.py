@@ -38,6 +38,10 @@ class AdiffConfig(PreTrainedConfig):
             official model has two). The cross-projection has no positions, so with a shared mapper swapping the
             audios swaps the two audio blocks of the prefix exactly and two identical audios give identical blocks;
             only GPT-2's positions tell audio 1 from audio 2.
+        use_audio_segment_embeddings (`bool`, defaults to `False`): add a learned audio-1 and an audio-2 vector to the
+            two audio blocks before the cross-projection (the official model has none). The cross-projection has no
+            positions, so without them its prompt block cannot say which audio a difference belongs to; with them
+            it can. Zero at initialisation.
         use_cross_projection (`bool`, defaults to `True`): `False` gives the paper's naive baseline prefix.
         use_separator (`bool`, defaults to `True`): put the separator embedding between the two audio prefixes.
         cross_projection_num_layers (`int`, defaults to 4): layers of the cross-projection transformer.
@@ -71,6 +75,7 @@ class AdiffConfig(PreTrainedConfig):
     mapper_num_heads: int = 8
     mapper_mlp_ratio: float = 2.0
     share_audio_mapper: bool = False
+    use_audio_segment_embeddings: bool = False
     use_cross_projection: bool = True
     use_separator: bool = True
     cross_projection_num_layers: int = 4
@@ -90,7 +95,8 @@ class AdiffConfig(PreTrainedConfig):
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0,
                    f"AdiffConfig.{name} must be a positive integer, got {value!r}.")
-        for name in ("share_audio_mapper", "use_cross_projection", "use_separator", "normalize_audio_embeddings"):
+        for name in ("share_audio_mapper", "use_audio_segment_embeddings", "use_cross_projection", "use_separator",
+                     "normalize_audio_embeddings"):
             value = getattr(self, name)
             _check(isinstance(value, bool), f"AdiffConfig.{name} must be True or False, got {value!r}.")
         _check(0.0 <= self.projection_dropout < 1.0,

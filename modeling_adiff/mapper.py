@@ -121,4 +121,21 @@ class AdiffAudioMapper(AdiffPrefixMapper):
         return super().forward(sequence)
 
 
-__all__ = ["AdiffAttention", "AdiffTransformer", "AdiffPrefixMapper", "AdiffAudioMapper"]
+class AdiffAudioSegmentEmbedding(nn.Module):
+    """One learned vector per audio slot, added to every token of that audio's prefix block before the
+    cross-projection, so that the (position-free) cross-projection can tell audio 1 from audio 2. Zero at
+    initialisation: the model starts exactly as one without it.
+
+    Shapes: `(B, P, E)`, `(B, P, E)` -> the same two, shifted by `weight[0]` and `weight[1]`.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(2, dim))
+
+    def forward(self, audio_prefix_1: torch.Tensor, audio_prefix_2: torch.Tensor):
+        return audio_prefix_1 + self.weight[0], audio_prefix_2 + self.weight[1]
+
+
+__all__ = ["AdiffAttention", "AdiffTransformer", "AdiffPrefixMapper", "AdiffAudioMapper",
+           "AdiffAudioSegmentEmbedding"]

@@ -21,7 +21,7 @@ from configuration_adiff.remote_code import MODEL_AUTO_MAP, write_remote_code
 
 from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
-from .mapper import AdiffAudioMapper, AdiffPrefixMapper, AdiffTransformer
+from .mapper import AdiffAudioMapper, AdiffAudioSegmentEmbedding, AdiffPrefixMapper, AdiffTransformer
 from .projection import AdiffAudioProjection
 
 logger = logging.get_logger(__name__)
@@ -86,6 +86,8 @@ class AdiffPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, AdiffPrefixMapper):
             nn.init.normal_(module.prefix_const, mean=0.0, std=1.0)
+        elif isinstance(module, AdiffAudioSegmentEmbedding):
+            nn.init.zeros_(module.weight)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
@@ -134,6 +136,8 @@ class AdiffModel(AdiffPreTrainedModel):
                                AdiffAudioMapper(config.projection_dim, hidden, config.clip_length,
                                                 config.prefix_length, **mapper_kwargs))
         self.prompt_mapper = AdiffPrefixMapper(hidden, config.prefix_length, **mapper_kwargs)
+        self.audio_segment_embeddings = (AdiffAudioSegmentEmbedding(hidden)
+                                         if config.use_audio_segment_embeddings else None)
         self.cross_projection = (
             AdiffTransformer(hidden, config.cross_projection_num_heads, config.cross_projection_num_layers,
                              config.mapper_mlp_ratio)
@@ -228,6 +232,8 @@ class AdiffModel(AdiffPreTrainedModel):
         audio_prefix_1 = self.audio_mapper_1(audio[:, 0])  # (B, prefix_length, E)
         mapper_2 = self.audio_mapper_1 if self.audio_mapper_2 is None else self.audio_mapper_2
         audio_prefix_2 = mapper_2(audio[:, 1])  # (B, prefix_length, E)
+        if self.audio_segment_embeddings is not None:
+            audio_prefix_1, audio_prefix_2 = self.audio_segment_embeddings(audio_prefix_1, audio_prefix_2)
         embeddings = self.get_input_embeddings()
         prompt_prefix = self.prompt_mapper(embeddings(prompt_input_ids))  # (B, prefix_length, E)
         parts = [audio_prefix_1, audio_prefix_2, prompt_prefix]

@@ -92,6 +92,10 @@ def test_model_card_header_and_body(model_dir, tmp_path, report):
                                                      "use_cross_projection": False}))
     assert "one audio mapper shared by both audios and a prompt mapper, no cross-projection" in \
         hub.build_model_card(variant, write=False)
+    (variant / "config.json").write_text(json.dumps({**config, "share_audio_mapper": True,
+                                                     "use_audio_segment_embeddings": True}))
+    assert ("one audio mapper shared by both audios (with audio-1 / audio-2 segment embeddings) and a prompt mapper, "
+            "cross-projection (1 layers)") in hub.build_model_card(variant, write=False)
     plain = card_header(hub.build_model_card(model_dir, datasets=["someone/synthdiff"], write=False))
     assert plain["datasets"] == ["someone/synthdiff"] and plain["model-index"] == [] and plain["metrics"] == []
 

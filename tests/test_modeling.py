@@ -52,6 +52,7 @@ def test_default_config_is_the_official_base_model():
     (dict(projection_dropout=1.5), r"projection_dropout must be in \[0, 1\)"),
     (dict(audio_config=dict(hidden_size=512)), "must equal the HTSAT pooled width"),
     (dict(share_audio_mapper="yes"), "share_audio_mapper must be True or False, got 'yes'"),
+    (dict(use_audio_segment_embeddings=1), "use_audio_segment_embeddings must be True or False, got 1"),
 ])
 def test_config_validation_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -88,13 +89,15 @@ def test_naive_baseline_has_no_separator_or_cross_projection(tiny_tokenizer):
     assert model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt).shape[1] == 3 * 4
 
 
+def audio_blocks(model, features, prompt):
+    """The audio-1, audio-2 and prompt blocks of the prefix `[audio 1 | separator | audio 2 | prompt]`."""
+    prefix = model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt)
+    length = model.config.prefix_length
+    return prefix[:, :length], prefix[:, length + 1:2 * length + 1], prefix[:, 2 * length + 1:]
+
+
 def test_shared_audio_mapper_swaps_prefix_blocks_exactly(tmp_path, tiny_tokenizer):
     from conftest import build_tiny_config
-
-    def audio_blocks(model, features, prompt):
-        prefix = model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt)
-        length = model.config.prefix_length  # [audio 1 | separator | audio 2 | prompt]
-        return prefix[:, :length], prefix[:, length + 1:2 * length + 1], prefix[:, 2 * length + 1:]
 
     features, prompt = _inputs(build_tiny_config(tiny_tokenizer), batch=2)
     swapped = features.flip(1)  # (B, 2, T, M): audio 2 first
@@ -121,6 +124,51 @@ def test_shared_audio_mapper_swaps_prefix_blocks_exactly(tmp_path, tiny_tokenize
     assert loaded.config.share_audio_mapper and loaded.model.audio_mapper_2 is None
     torch.testing.assert_close(loaded(input_features=features, prompt_input_ids=prompt).logits,
                                shared(input_features=features, prompt_input_ids=prompt).logits, rtol=0, atol=0)
+
+
+def test_audio_segment_embeddings_tell_the_cross_projection_which_audio_is_which(tmp_path, tiny_tokenizer):
+    from conftest import build_tiny_config
+
+    from training.freezing import set_trainable
+
+    features, prompt = _inputs(build_tiny_config(tiny_tokenizer), batch=2)
+    torch.manual_seed(0)
+    plain = AdiffForConditionalGeneration(build_tiny_config(tiny_tokenizer, share_audio_mapper=True)).eval()
+    with torch.no_grad():  # weights of a trained size: at init (std 0.02) the audio barely moves the prefix
+        for module in (plain.model.audio_projection, plain.model.audio_mapper_1, plain.model.cross_projection):
+            for weight in module.parameters():
+                weight.normal_(std=0.3)
+    segmented = AdiffForConditionalGeneration(
+        build_tiny_config(tiny_tokenizer, share_audio_mapper=True, use_audio_segment_embeddings=True)).eval()
+    segmented.load_state_dict(plain.state_dict(), strict=False)
+    # Zero at initialisation: the model starts exactly as one without them.
+    assert segmented.model.audio_segment_embeddings.weight.abs().sum() == 0
+    for got, want in zip(audio_blocks(segmented, features, prompt), audio_blocks(plain, features, prompt)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+    # Without them the prompt block cannot tell a pair from its swap; with (trained, non-zero) ones it can.
+    # Clip embeddings are given directly: the random tiny encoder maps any two clips to nearly the same embedding.
+    embeds = torch.randn(2, 2, segmented.config.audio_embedding_dim)  # (B, 2, D)
+
+    def prompt_block(model, audio_embeds):
+        prefix = model.get_prefix_embeddings(audio_embeds=audio_embeds, prompt_input_ids=prompt)
+        return prefix[:, 2 * model.config.prefix_length + 1:]
+
+    torch.testing.assert_close(prompt_block(plain, embeds), prompt_block(plain, embeds.flip(1)), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        segmented.model.audio_segment_embeddings.weight.normal_()
+    assert not torch.allclose(prompt_block(segmented, embeds), prompt_block(segmented, embeds.flip(1)), atol=1e-3)
+
+    # Trained with the cross-projection; saved and reloaded with the rest.
+    set_trainable(segmented, ("cross_projection",))
+    assert segmented.model.audio_segment_embeddings.weight.requires_grad
+    segmented.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded.model.audio_segment_embeddings.weight,
+                               segmented.model.audio_segment_embeddings.weight, rtol=0, atol=0)
+    torch.testing.assert_close(loaded(input_features=features, prompt_input_ids=prompt).logits,
+                               segmented(input_features=features, prompt_input_ids=prompt).logits, rtol=0, atol=0)
+    assert not any("segment" in name for name in plain.state_dict())  # off by default, as in the official model
 
 
 def test_loss_covers_answer_tokens_only(model, tiny_config):

@@ -9,7 +9,7 @@ ADIFF_GROUPS = {
     "projection": ("model.audio_projection",),
     "mappers": ("model.audio_mapper_1", "model.audio_mapper_2"),
     "prompt_mapper": ("model.prompt_mapper",),
-    "cross_projection": ("model.cross_projection",),
+    "cross_projection": ("model.audio_segment_embeddings", "model.cross_projection"),
     "language_model": ("model.language_model", "lm_head"),
 }
 GROUNDING_TRAINABLE = ("projection", "mappers", "prompt_mapper", "cross_projection")
