@@ -33,7 +33,8 @@ generated 10 s audio pairs (seed 0) with three explanation tiers and position-ca
 were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
 with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the
 explanations, stage 2 grounded the mappers and cross-projection with both towers frozen, and stage 3 fine-tuned the
-language model too{final_stage_data}. The tokenizer is a byte-level BPE trained on the corpus
+language model too{final_stage_data} (the recipe runs stage 3 twice: stage 3b continues it for two epochs at a lower
+rate). The tokenizer is a byte-level BPE trained on the corpus
 text and the prompt paraphrases ({vocab} tokens).
 
 ## Limits
@@ -43,7 +44,7 @@ text and the prompt paraphrases ({vocab} tokens).
   Real recordings (speech, music, AudioCaps/Clotho scenes) are outside its training distribution; expect fluent but
   wrong explanations there. For real audio, train on ACD/CLD with a pretrained HTSAT and GPT-2 (see the README).
 - Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.
-- It is small ({params:.1f} M parameters) so that it trains on a CPU in about two hours.
+- It is small ({params:.1f} M parameters) so that it trains on a CPU in about two and a half hours.
 """
 
 
