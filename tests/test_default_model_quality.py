@@ -16,14 +16,15 @@ from training.synthdiff import generate_corpus
 torch.set_num_threads(1)
 
 PAIRS = 16  # test pairs 0-15 of the shipped model's corpus (seed 0, 32 kHz, 10 s)
-# Measured on these 16 pairs with the shipped model at ship time (greedy, tier 1): fact precision 0.710 (49 of 69
-# judged claims), identity 1.000, swap consistency 0.438, CIDEr-D 0.911. The floors sit a few claims / two pairs below
-# (a pair moves identity and swap by 0.0625), for platform-level numeric drift in greedy decoding; a broken or
-# degenerate model falls below them (release 2 scored fact precision 0.429 here, release 1, which called nearly every
-# pair identical, CIDEr-D 0.0). These 16 pairs are a small sample: release 5 scored swap 0.562 here and 0.436 on the
-# whole split, this release (6) 0.438 here and 0.483 there; CIDEr-D on 16 short texts is noisier still (release 5:
-# 1.315 here, 1.194 there; release 6: 0.911 here, 1.341 there), so its floor only catches degenerate output.
-FLOORS = {"tier-1 fact accuracy": 0.65, "identity": 0.87, "swap consistency": 0.31, "tier-1 CIDEr-D": 0.55}
+# Measured on these 16 pairs with the shipped model at ship time (greedy, tier 1): fact precision 0.757 (56 of 74
+# judged claims), identity 1.000, swap consistency 0.312 (5 of 16), CIDEr-D 1.331. The floors sit a few claims / two
+# pairs below (a pair moves identity and swap by 0.0625), for platform-level numeric drift in greedy decoding; a
+# broken or degenerate model falls below them (release 2 scored fact precision 0.429 here, release 1, which called
+# nearly every pair identical, CIDEr-D 0.0). These 16 pairs are a small sample: swap consistency here and on the
+# whole split was 0.562 / 0.436 (release 5), 0.438 / 0.483 (release 6), 0.312 / 0.494 (this release, 7), so its floor
+# is loose; CIDEr-D on 16 short texts is noisier still (release 6: 0.911 here, 1.341 there; release 7: 1.331 here,
+# 1.494 there), so its floor only catches degenerate output.
+FLOORS = {"tier-1 fact accuracy": 0.70, "identity": 0.87, "swap consistency": 0.18, "tier-1 CIDEr-D": 0.55}
 
 pytestmark = pytest.mark.skipif(not is_default_model_installed(),
                                 reason=f"the default model is not installed ({DEFAULT_MODEL_DIR}/config.json missing)")
