@@ -39,9 +39,9 @@ class AdiffConfig(PreTrainedConfig):
             audios swaps the two audio blocks of the prefix exactly and two identical audios give identical blocks;
             only GPT-2's positions tell audio 1 from audio 2.
         use_audio_segment_embeddings (`bool`, defaults to `False`): add a learned audio-1 and an audio-2 vector to the
-            two audio blocks before the cross-projection (the official model has none). The cross-projection has no
-            positions, so without them its prompt block cannot say which audio a difference belongs to; with them
-            it can. Zero at initialisation.
+            two audio blocks before the cross-projection (the official model has none). With a shared mapper and no
+            positions in the cross-projection, its prompt block is the same for a pair and its swap, so it cannot
+            say which audio a difference belongs to; with them it can. Zero at initialisation.
         use_cross_projection (`bool`, defaults to `True`): `False` gives the paper's naive baseline prefix.
         use_separator (`bool`, defaults to `True`): put the separator embedding between the two audio prefixes.
         cross_projection_num_layers (`int`, defaults to 4): layers of the cross-projection transformer.

@@ -140,7 +140,8 @@ def test_audio_segment_embeddings_tell_the_cross_projection_which_audio_is_which
                 weight.normal_(std=0.3)
     segmented = AdiffForConditionalGeneration(
         build_tiny_config(tiny_tokenizer, share_audio_mapper=True, use_audio_segment_embeddings=True)).eval()
-    segmented.load_state_dict(plain.state_dict(), strict=False)
+    loaded_keys = segmented.load_state_dict(plain.state_dict(), strict=False)
+    assert loaded_keys.missing_keys == ["model.audio_segment_embeddings.weight"] and not loaded_keys.unexpected_keys
     # Zero at initialisation: the model starts exactly as one without them.
     assert segmented.model.audio_segment_embeddings.weight.abs().sum() == 0
     for got, want in zip(audio_blocks(segmented, features, prompt), audio_blocks(plain, features, prompt)):
