@@ -33,8 +33,7 @@ generated 10 s audio pairs (seed 0) with three explanation tiers and position-ca
 were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
 with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the
 explanations, stage 2 grounded the mappers and cross-projection with both towers frozen, and stage 3 fine-tuned the
-language model too{final_stage_data} (the recipe runs stage 3 twice: stage 3b continues it for two epochs at a lower
-rate). The tokenizer is a byte-level BPE trained on the corpus
+language model too{final_stage_data}{second_pass}. The tokenizer is a byte-level BPE trained on the corpus
 text and the prompt paraphrases ({vocab} tokens).
 
 ## Limits
@@ -44,7 +43,7 @@ text and the prompt paraphrases ({vocab} tokens).
   Real recordings (speech, music, AudioCaps/Clotho scenes) are outside its training distribution; expect fluent but
   wrong explanations there. For real audio, train on ACD/CLD with a pretrained HTSAT and GPT-2 (see the README).
 - Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.
-- It is small ({params:.1f} M parameters) so that it trains on a CPU in about two and a half hours.
+- It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time}.
 """
 
 
@@ -67,18 +66,35 @@ def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
                 (out_dir / path.name).write_text(json.dumps(_drop_auto_map(data), indent=2, sort_keys=True) + "\n")
 
 
+def _training_recipe(model_dir: Path) -> dict | None:
+    recipe_path = model_dir / "training_recipe.json"
+    return json.loads(recipe_path.read_text()) if recipe_path.is_file() else None
+
+
 def final_stage_data(model_dir: Path, corpus_info: dict) -> str:
     """", on the splits train (2400 pairs), ..." when the last stage trained on more than the `train` split."""
-    recipe_path = model_dir / "training_recipe.json"
-    if not recipe_path.is_file():
+    recipe = _training_recipe(model_dir)
+    if recipe is None:
         return ""
-    splits = json.loads(recipe_path.read_text())["data"].get("train_split", "train")
+    splits = recipe["data"].get("train_split", "train")
     splits = [splits] if isinstance(splits, str) else splits
     if splits == ["train"]:
         return ""
     listed = ", ".join(f"{name} ({corpus_info['counts'][name]['pairs']} pairs)" for name in splits)
     return (f", on the splits {listed}; a reversed split holds its source split's pairs with the clips swapped and "
             "the texts written for that order")
+
+
+def second_pass(model_dir: Path) -> str:
+    """" (then stage 3b: 2 more epochs at peak lr 0.0002 from that model)" when the last stage fine-tuned a model that
+    was itself fine-tuned (scripts/train_default_model.sh without STAGE3B=0), else ""."""
+    recipe = _training_recipe(model_dir)
+    start = (recipe or {}).get("init", {}).get("from_pretrained")
+    parent = _training_recipe(Path(start)) if start else None
+    if recipe is None or recipe["stage"] != "finetune" or parent is None or parent["stage"] != "finetune":
+        return ""
+    return (f" (then stage 3b: {recipe['train']['epochs']} more epochs at peak lr {recipe['optim']['lr']:g} from that "
+            "model)")
 
 
 def main(argv=None) -> int:
@@ -109,9 +125,11 @@ def main(argv=None) -> int:
     corpus_info = json.loads((args.corpus / "corpus.json").read_text())
     card = build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
                             write=False)
+    continued = second_pass(args.model)
     card += TRAINING_AND_LIMITS.format(
         train_pairs=corpus_info["counts"]["train"]["pairs"], final_stage_data=final_stage_data(args.model, corpus_info),
-        vocab=len(processor.tokenizer),
+        second_pass=continued, vocab=len(processor.tokenizer),
+        train_time="two and a half hours" if continued else "two hours",
         classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
     card += "".join(f"- {note}\n" for note in args.limit_note)
     (args.out / "README.md").write_text(card, encoding="utf-8")
