@@ -89,9 +89,10 @@ def test_naive_baseline_has_no_separator_or_cross_projection(tiny_tokenizer):
     assert model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt).shape[1] == 3 * 4
 
 
-def audio_blocks(model, features, prompt):
-    """The audio-1, audio-2 and prompt blocks of the prefix `[audio 1 | separator | audio 2 | prompt]`."""
-    prefix = model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt)
+def audio_blocks(model, features, prompt, audio_embeds=None):
+    """The audio-1, audio-2 and prompt blocks of the prefix `[audio 1 | separator | audio 2 | prompt]`, from log-mel
+    `features` or from clip embeddings `audio_embeds` (then `features` is None)."""
+    prefix = model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt, audio_embeds=audio_embeds)
     length = model.config.prefix_length
     return prefix[:, :length], prefix[:, length + 1:2 * length + 1], prefix[:, 2 * length + 1:]
 
@@ -152,8 +153,7 @@ def test_audio_segment_embeddings_tell_the_cross_projection_which_audio_is_which
     embeds = torch.randn(2, 2, segmented.config.audio_embedding_dim)  # (B, 2, D)
 
     def prompt_block(model, audio_embeds):
-        prefix = model.get_prefix_embeddings(audio_embeds=audio_embeds, prompt_input_ids=prompt)
-        return prefix[:, 2 * model.config.prefix_length + 1:]
+        return audio_blocks(model, None, prompt, audio_embeds)[2]
 
     torch.testing.assert_close(prompt_block(plain, embeds), prompt_block(plain, embeds.flip(1)), rtol=0, atol=1e-5)
     with torch.no_grad():
