@@ -81,10 +81,10 @@ def test_synthdiff_event_column_round_trips_into_tagging_items():
     assert event_times(clip) == "drum@1.107-2.781;alarm@7.155-9.271"
 
 
-def _tiny_tagger(classes=3, **kwargs):
+def _tiny_tagger(classes=3):
     config = ClapAudioConfig(**TINY_AUDIO, num_mel_bins=64)
     torch.manual_seed(0)
-    return AdiffAudioTagger(config, [f"c{k}" for k in range(classes)], **kwargs).eval()
+    return AdiffAudioTagger(config, [f"c{k}" for k in range(classes)]).eval()
 
 
 def test_tagger_frame_loss_adds_to_the_clip_loss_and_respects_the_mask():
@@ -107,33 +107,3 @@ def test_tagger_rejects_frame_labels_on_another_grid():
     tagger = _tiny_tagger()
     with pytest.raises(ValueError, match=r"frame_labels must have shape \(batch, classes, time steps\) = \(1, 3, 32\)"):
         tagger(torch.randn(1, 1001, 64), labels=torch.zeros(1, 3), frame_labels=torch.zeros(1, 3, 10))
-
-
-def test_embedding_loss_trains_a_classifier_on_the_pooled_embedding_that_the_saved_encoder_leaves_out(tmp_path):
-    plain, aided = _tiny_tagger(), _tiny_tagger(embedding_loss_weight=0.5)
-    assert plain.embedding_classifier is None
-    features, labels = torch.randn(2, 1001, 64), torch.tensor([[1.0, 0, 0], [0, 1, 1]])
-    aided.encoder.load_state_dict(plain.encoder.state_dict())
-    aided.event_head.load_state_dict(plain.event_head.state_dict())
-    loss = aided(features, labels=labels).loss
-    with torch.no_grad():
-        pooled = aided.encoder(input_features=features.unsqueeze(1)).pooler_output  # what ADIFF's projection reads
-        expected = plain(features, labels=labels).loss + 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
-            aided.embedding_classifier(pooled), labels)
-    torch.testing.assert_close(loss.detach(), expected)
-    loss.backward()  # the classifier and, through the pooled embedding, the encoder get its gradient
-    assert aided.embedding_classifier.weight.grad.abs().sum() > 0
-    # Without labels (inference) there is no loss; the saved folder is the plain tagger's (encoder + TSCAM head).
-    assert aided(features).loss is None
-    aided.save_pretrained(tmp_path / "aided")
-    plain.save_pretrained(tmp_path / "plain")
-    assert sorted(p.name for p in (tmp_path / "aided").iterdir()) == sorted(p.name for p in (tmp_path / "plain").iterdir())
-    reloaded = AdiffAudioTagger.from_pretrained(tmp_path / "aided")
-    assert reloaded.embedding_classifier is None
-    torch.testing.assert_close(reloaded.eval()(features).logits, aided(features).logits)
-
-
-@pytest.mark.parametrize("weight", [-1.0, True, "1", float("nan")])
-def test_embedding_loss_weight_must_be_a_non_negative_number(weight):
-    with pytest.raises(ValueError, match="embedding_loss_weight must be a number >= 0"):
-        _tiny_tagger(embedding_loss_weight=weight)

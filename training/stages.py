@@ -138,8 +138,7 @@ class TaggerStage(Stage):
         self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
                                            self.feature_extractor, training=True, label_names=self.class_names(corpus),
                                            **self.clip_options)
-        return AdiffAudioTagger(config, self.train_clips.label_names,
-                                embedding_loss_weight=self.recipe.model.get("embedding_loss_weight", 0.0))
+        return AdiffAudioTagger(config, self.train_clips.label_names)
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")

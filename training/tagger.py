@@ -40,37 +40,23 @@ class AdiffAudioTagger(nn.Module):
         encoder (`ClapAudioModel`, *optional*): an existing encoder (e.g. from `from_pretrained`); built from `config`
             when omitted.
 
-        embedding_loss_weight (`float`, *optional*, defaults to 0): when > 0, a linear classifier on the pooled clip
-            embedding (`pooler_output`, what ADIFF's projection reads) is trained on `labels` too, and its binary
-            cross-entropy times this weight joins the loss. The TSCAM head reads the token grid, so without this
-            nothing asks the *mean-pooled* embedding to keep short events; the classifier is a training aid and is
-            not part of the saved encoder.
-
     Loss: binary cross-entropy of the clip logits (HTSAT's time-averaged TSCAM logits) against `labels`, plus, when
     `frame_labels` are given, binary cross-entropy of the per-step TSCAM logits against them (over the clips
     `frame_mask` marks), which tells the encoder *where* each event is and trains a from-scratch HTSAT far faster
-    than clip labels alone; plus the weighted embedding-classifier loss above.
+    than clip labels alone.
 
     Shapes: `input_features` `(B, frames, mels)` or `(B, 1, frames, mels)`, `labels` `(B, num_classes)` in {0, 1},
     `frame_labels` `(B, num_classes, num_time_steps)` in {0, 1}, `frame_mask` `(B,)` bool.
     """
 
-    def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None,
-                 embedding_loss_weight: float = 0.0):
+    def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None):
         super().__init__()
         if not labels:
             raise ValueError("AdiffAudioTagger needs at least one class name in `labels`.")
-        if isinstance(embedding_loss_weight, bool) or not isinstance(embedding_loss_weight, (int, float)) \
-                or not embedding_loss_weight >= 0:
-            raise ValueError(f"embedding_loss_weight must be a number >= 0 (0 turns the pooled-embedding classifier "
-                             f"off), got {embedding_loss_weight!r}.")
         self.config = config
         self.labels = list(labels)
         self.encoder = encoder if encoder is not None else ClapAudioModel(config)
         self.event_head = AdiffEventHead(config, len(self.labels))
-        self.embedding_loss_weight = float(embedding_loss_weight)
-        self.embedding_classifier = (nn.Linear(config.hidden_size, len(self.labels))
-                                     if self.embedding_loss_weight > 0 else None)
 
     @property
     def num_time_steps(self) -> int:
@@ -81,15 +67,11 @@ class AdiffAudioTagger(nn.Module):
                 frame_labels: torch.Tensor | None = None, frame_mask: torch.Tensor | None = None) -> TaggerOutput:
         if input_features.dim() == 3:
             input_features = input_features.unsqueeze(1)  # (B, 1, frames, mels)
-        encoded = self.encoder(input_features=input_features)
-        events = self.event_head(encoded.last_hidden_state)  # grid (B, C, F', T') -> per-step and clip logits
+        hidden = self.encoder(input_features=input_features).last_hidden_state  # (B, C, F', T')
+        events = self.event_head(hidden)
         loss = None
         if labels is not None:
             loss = F.binary_cross_entropy_with_logits(events.logits.float(), labels.float())
-            if self.embedding_classifier is not None:
-                pooled_logits = self.embedding_classifier(encoded.pooler_output)  # (B, C) -> (B, classes)
-                loss = loss + self.embedding_loss_weight * F.binary_cross_entropy_with_logits(
-                    pooled_logits.float(), labels.float())
         if frame_labels is not None:
             if frame_labels.shape != events.step_logits.shape:
                 raise ValueError(f"frame_labels must have shape (batch, classes, time steps) = "
