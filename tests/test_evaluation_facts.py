@@ -6,7 +6,7 @@ import pytest
 
 from training.evaluation.behaviour import gain_robustness, identity_check, swap_consistency
 from training.evaluation.claims import Claim, extract_claims
-from training.evaluation.facts import checkable_differences, fact_accuracy, judge_claim
+from training.evaluation.facts import checkable_differences, event_accuracy, fact_accuracy, judge_claim
 
 
 def clip(labels=(), background="rain", reverb="dry", timbre="normal", noisy=False, clipped=False):
@@ -50,6 +50,25 @@ def test_fact_accuracy_precision_and_recall():
     assert (scores["all"].differences, scores["all"].stated) == (8, 4)
     assert scores["events"].recall == 0.5
     assert scores["speed"].precision is None and scores["speed"].recall is None
+
+
+def test_event_accuracy_splits_the_events_fact_type_by_sound_class():
+    texts = ["Audio 2 adds a siren that Audio 1 lacks; both have a beep.",  # siren: has(2) + lacks(1); beep x2
+             "Audio 1 has a siren and a dog bark.",  # siren in the wrong clip; "dog bark" is no SynthDiff sound
+             "Audio 2 has a bell."]  # a sound neither clip has
+    claim_sets = [extract_claims(t) for t in texts]
+    events = event_accuracy(claim_sets, [FACTS] * 3)
+    assert list(events) == ["beep", "bell", "siren"]  # claimed or differing classes, by name
+    assert (events["siren"].correct, events["siren"].contradicted) == (2, 1)
+    assert (events["beep"].correct, events["beep"].contradicted) == (2, 0)
+    assert events["bell"].precision == 0.0 and events["bell"].differences == 0
+    # The siren is the one sound only one clip has: stated in the right clip by the first text only.
+    assert (events["siren"].differences, events["siren"].stated, events["siren"].recall) == (3, 1, pytest.approx(1 / 3))
+    # The classes add up to the `events` fact type.
+    overall = fact_accuracy(claim_sets, [FACTS] * 3)["events"]
+    for field in ("claims", "correct", "contradicted", "differences", "stated"):
+        assert sum(getattr(s, field) for s in events.values()) == getattr(overall, field)
+    assert event_accuracy([extract_claims("Audio 2 is louder.")], [FACTS])["siren"].stated == 0
 
 
 def test_identical_pair_facts():

@@ -59,6 +59,8 @@ def test_report_contents(report, tmp_path):
         assert captioning["count"] == PAIRS and "CIDEr-D" in captioning["scores"]
         assert captioning["not_computed"]["METEOR"] == "not requested"
         assert set(report.facts[tier]) >= {"loudness", "events", "identity", "all"}
+        for field in ("claims", "contradicted", "differences"):  # the per-sound table splits the events column
+            assert sum(s[field] for s in report.events[tier].values()) == report.facts[tier]["events"][field]
         checks = report.behaviour[tier]
         assert {name: c["total"] for name, c in checks.items()} == {
             "swap_consistency": 2, "identity": 2, "gain_robustness": 2}
@@ -76,6 +78,9 @@ def test_report_contents(report, tmp_path):
     markdown = report.to_markdown()
     assert "| tier | n | BLEU-1" in markdown and "n/c[" in markdown and "not requested" in markdown
     assert "### Fact accuracy" in markdown and "### Targets" in markdown
+    assert report.events["all"], "the test pairs differ in their sounds, so the per-sound table has rows"
+    assert "### Event claims by sound class" in markdown
+    assert all(f"| {name} |" in markdown for name in report.events["all"])
     index = report.model_index()["model-index"][0]
     assert len(index["results"]) == 2
     assert {m["type"] for m in index["results"][0]["metrics"]} >= {"cider-d", "bleu-4", "swap_consistency"}

@@ -9,7 +9,7 @@ from .behaviour import BehaviourScore, gain_robustness, identity_check, swap_con
 from .claims import FACT_TYPES, Claim, difference_claims, extract_claims, swap_claims
 from .data import EvalRow, EvalSet, load_eval_set, read_facts
 from .evaluate import DEFAULT_GAIN_DB, evaluate_model, load_model, main, score_samples
-from .facts import FactScore, checkable_differences, fact_accuracy, judge_claim, judge_text
+from .facts import FactScore, checkable_differences, event_accuracy, fact_accuracy, judge_claim, judge_text
 from .generation import ExplainRequest, explain_pairs
 from .metrics import METRIC_FAMILIES, METRIC_NAMES, CaptionScores, caption_metrics, spice_unavailable_reason
 from .report import TARGETS, EvaluationReport
@@ -18,7 +18,7 @@ __all__ = [
     "evaluate_model", "main", "load_model", "score_samples", "DEFAULT_GAIN_DB", "EvaluationReport", "TARGETS",
     "caption_metrics", "CaptionScores", "METRIC_NAMES", "METRIC_FAMILIES", "spice_unavailable_reason",
     "Claim", "FACT_TYPES", "extract_claims", "swap_claims", "difference_claims",
-    "fact_accuracy", "FactScore", "judge_claim", "judge_text", "checkable_differences",
+    "fact_accuracy", "event_accuracy", "FactScore", "judge_claim", "judge_text", "checkable_differences",
     "BehaviourScore", "swap_consistency", "identity_check", "gain_robustness",
     "ExplainRequest", "explain_pairs", "EvalRow", "EvalSet", "load_eval_set", "read_facts",
 ]

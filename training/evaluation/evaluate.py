@@ -24,7 +24,7 @@ from processing_adiff import AdiffProcessor
 from .behaviour import gain_robustness, identity_check, swap_consistency
 from .claims import extract_claims
 from .data import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
-from .facts import fact_accuracy
+from .facts import event_accuracy, fact_accuracy
 from .generation import ExplainRequest, distributed_state, explain_pairs
 from .metrics import METRIC_FAMILIES, caption_metrics
 from .report import ALL_TIERS, EvaluationReport
@@ -180,11 +180,13 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         report.captioning[key] = caption_metrics([texts[p] for p in positions],
                                                  [rows[p].reference for p in positions], metrics).as_dict()
     if eval_set.has_facts:
-        report.facts = {}
+        report.facts, report.events = {}, {}
         for key in [*tier_keys, ALL_TIERS]:
             positions = range(len(rows)) if key == ALL_TIERS else by_tier[int(key)]
-            scores = fact_accuracy([claims[p] for p in positions], [rows[p].facts for p in positions])
-            report.facts[key] = {name: score.as_dict() for name, score in scores.items()}
+            tier_claims, tier_facts = [claims[p] for p in positions], [rows[p].facts for p in positions]
+            report.facts[key] = {name: score.as_dict() for name, score in fact_accuracy(tier_claims, tier_facts).items()}
+            report.events[key] = {name: score.as_dict()
+                                  for name, score in event_accuracy(tier_claims, tier_facts).items()}
     else:
         report.notes["facts"] = (f"not computed: {eval_set.name} has no SynthDiff facts (a <split>_facts.jsonl next "
                                  "to the CSV, or a `facts` column)")

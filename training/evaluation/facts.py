@@ -167,6 +167,32 @@ def judge_text(claims, facts: dict) -> tuple:
     return judged, stated
 
 
+def _tally(claim_sets, facts_list, claim_keys, difference_keys) -> dict:
+    """`FactScore`s keyed by what `claim_keys(claim)` and `difference_keys(difference)` name (lists of keys)."""
+    scores = {}
+    claim_sets, facts_list = list(claim_sets), list(facts_list)
+    if len(claim_sets) != len(facts_list):
+        raise ValueError(f"Got {len(claim_sets)} claim sets for {len(facts_list)} fact records; give one per text.")
+    for claims, facts in zip(claim_sets, facts_list):
+        judged, stated = judge_text(claims, facts)
+        for item in judged:
+            for key in claim_keys(item.claim):
+                score = scores.setdefault(key, FactScore())
+                score.claims += 1
+                if item.verdict is None:
+                    score.unjudged += 1
+                elif item.verdict:
+                    score.correct += 1
+                else:
+                    score.contradicted += 1
+        for difference, ok in stated:
+            for key in difference_keys(difference):
+                score = scores.setdefault(key, FactScore())
+                score.differences += 1
+                score.stated += int(ok)
+    return scores
+
+
 def fact_accuracy(claim_sets, facts_list) -> dict:
     """Per-fact-type and overall (`"all"`) `FactScore`s of many explanations.
 
@@ -176,27 +202,28 @@ def fact_accuracy(claim_sets, facts_list) -> dict:
 
     Returns: `dict` mapping each key of `FACT_TYPES` and `"all"` to a `FactScore`.
     """
-    scores = {fact_type: FactScore() for fact_type in (*FACT_TYPES, "all")}
-    claim_sets, facts_list = list(claim_sets), list(facts_list)
-    if len(claim_sets) != len(facts_list):
-        raise ValueError(f"Got {len(claim_sets)} claim sets for {len(facts_list)} fact records; give one per text.")
-    for claims, facts in zip(claim_sets, facts_list):
-        judged, stated = judge_text(claims, facts)
-        for item in judged:
-            for score in (scores[FACT_TYPE_OF_KIND[item.claim.kind]], scores["all"]):
-                score.claims += 1
-                if item.verdict is None:
-                    score.unjudged += 1
-                elif item.verdict:
-                    score.correct += 1
-                else:
-                    score.contradicted += 1
-        for difference, ok in stated:
-            for score in (scores[difference.fact_type], scores["all"]):
-                score.differences += 1
-                score.stated += int(ok)
-    return scores
+    tallied = _tally(claim_sets, facts_list, lambda claim: (FACT_TYPE_OF_KIND[claim.kind], "all"),
+                     lambda difference: (difference.fact_type, "all"))
+    return {fact_type: tallied.get(fact_type, FactScore()) for fact_type in (*FACT_TYPES, "all")}
+
+
+EVENT_CLAIM_KINDS = ("has_event", "lacks_event")
+
+
+def event_accuracy(claim_sets, facts_list) -> dict:
+    """The `events` fact type split by sound class: which sounds a model names wrongly or misses.
+
+    A claim that clip N has or lacks sound X counts for X; a sound only one clip has is a difference of its class.
+    Arguments as for `fact_accuracy`.
+
+    Returns: `dict` mapping each sound class that was claimed or that differed, sorted by name, to a `FactScore`.
+    """
+    tallied = _tally(claim_sets, facts_list,
+                     lambda claim: (claim.value,) if claim.kind in EVENT_CLAIM_KINDS else (),
+                     lambda difference: ([claim.value for claim in difference.required]
+                                         if difference.fact_type == "events" else ()))
+    return dict(sorted(tallied.items()))
 
 
 __all__ = ["NEUTRAL_TIMBRE", "check_facts", "judge_claim", "Difference", "checkable_differences", "FactScore",
-           "JudgedClaim", "judge_text", "fact_accuracy"]
+           "JudgedClaim", "judge_text", "fact_accuracy", "event_accuracy"]

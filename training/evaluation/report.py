@@ -27,6 +27,8 @@ class EvaluationReport:
         captioning (`dict`): tier (`"1"`, `"2"`, `"3"`) -> `CaptionScores.as_dict()`.
         facts (`dict`, *optional*): tier (and `"all"`) -> fact type (and `"all"`) -> `FactScore.as_dict()`; `None`
             when the dataset has no facts (see `notes["facts"]`).
+        events (`dict`, *optional*): the `events` fact type by sound class: tier (and `"all"`) -> sound class ->
+            `FactScore.as_dict()`; `None` when the dataset has no facts.
         behaviour (`dict`, *optional*): tier (and `"all"`) -> check name -> `BehaviourScore.as_dict()`; `None` when
             the checks were not run (see `notes["behaviour"]`).
         predictions (`list[dict]`): per evaluated row: tier, paths, reference, generated text and claims.
@@ -40,6 +42,7 @@ class EvaluationReport:
     counts: dict = field(default_factory=dict)
     captioning: dict = field(default_factory=dict)
     facts: dict | None = None
+    events: dict | None = None
     behaviour: dict | None = None
     predictions: list = field(default_factory=list)
     notes: dict = field(default_factory=dict)
@@ -84,6 +87,8 @@ class EvaluationReport:
         lines += self._captioning_table()
         if self.facts is not None:
             lines += self._facts_table()
+        if self.events:
+            lines += self._events_table()
         if self.behaviour is not None:
             lines += self._behaviour_table()
         lines += ["### Targets", "", "| target | value | threshold | met |", "|---|---|---|---|"]
@@ -123,6 +128,21 @@ class EvaluationReport:
             lines.append(f"| {tier} | " + " | ".join(cells) + " |")
         return lines + ["", "Precision: correct / (correct + contradicted) judged claims; recall: stated / checkable "
                         "differences; `-`: nothing to measure.", ""]
+
+    def _events_table(self) -> list:
+        tiers = list(self.events)
+        classes = sorted({name for scores in self.events.values() for name in scores})
+        lines = ["### Event claims by sound class (precision / recall, claims)", "",
+                 "| sound | " + " | ".join(f"tier {t}" if t != ALL_TIERS else t for t in tiers) + " |",
+                 "|---" * (len(tiers) + 1) + "|"]
+        for name in classes:
+            cells = []
+            for tier in tiers:
+                s = self.events[tier].get(name)
+                cells.append("-" if s is None else f"{_fmt(s['precision'])} / {_fmt(s['recall'])} ({s['claims']})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return lines + ["", "A claim that a clip has or lacks a sound counts for that sound; recall: sounds only one "
+                        "clip has that the text names in the right clip.", ""]
 
     def _behaviour_table(self) -> list:
         names = ("swap_consistency", "identity", "gain_robustness")
