@@ -53,17 +53,24 @@ def _corpus(recipe: Recipe) -> Path:
     return Path(corpus)
 
 
-def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
-    """Macro mean average precision over the classes that have at least one positive."""
-    precisions = []
+def average_precisions(scores: torch.Tensor, targets: torch.Tensor) -> list:
+    """Average precision of each class (column), `None` for a class without positives."""
+    out = []
     for column in range(targets.shape[1]):
         positives = targets[:, column] > 0.5
         if not positives.any():
+            out.append(None)
             continue
         order = scores[:, column].argsort(descending=True)
         hits = positives[order].float()
         precision_at = hits.cumsum(0) / torch.arange(1, len(hits) + 1)
-        precisions.append(float((precision_at * hits).sum() / hits.sum()))
+        out.append(float((precision_at * hits).sum() / hits.sum()))
+    return out
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Macro mean average precision over the classes that have at least one positive."""
+    precisions = [ap for ap in average_precisions(scores, targets) if ap is not None]
     return sum(precisions) / len(precisions) if precisions else float("nan")
 
 
@@ -166,7 +173,12 @@ class TaggerStage(Stage):
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             scores.append(model(input_features=batch["input_features"]).logits.float().cpu())
             targets.append(batch["labels"].cpu())
-        return {"eval/mAP": mean_average_precision(torch.cat(scores), torch.cat(targets))}
+        scores, targets = torch.cat(scores), torch.cat(targets)
+        # Per class too: a from-scratch encoder learns some sounds much later than others (SynthDiff's short tonal
+        # sounds), and the mean hides which.
+        per_class = {f"eval/AP/{name}": ap for name, ap in zip(accelerator_unwrap(model).labels, average_precisions(scores, targets))
+                     if ap is not None}
+        return {"eval/mAP": mean_average_precision(scores, targets), **per_class}
 
     def save_final(self, model, folder, accelerator):
         model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
@@ -398,5 +410,5 @@ def build_stage(recipe: Recipe) -> Stage:
 
 
 __all__ = ["Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
-           "STAGE_CLASSES", "build_stage", "mean_average_precision", "accelerator_unwrap", "longest_prompt",
+           "STAGE_CLASSES", "build_stage", "mean_average_precision", "average_precisions", "accelerator_unwrap", "longest_prompt",
            "resolve_prompt_length"]
