@@ -101,8 +101,8 @@ def test_metrics_log_and_checkpoints(three_stages):
     tagger_eval = [r for r in read_metrics(three_stages["root"] / "s1a") if "eval/mAP" in r]
     assert 0.0 <= tagger_eval[-1]["eval/mAP"] <= 1.0
     per_class = {k: v for k, v in tagger_eval[-1].items() if k.startswith("eval/AP/")}
-    assert per_class and set(per_class) <= {f"eval/AP/{name}" for name in
-                                            json.loads((three_stages["root"] / "s1a/final/event_labels.json").read_text())}
+    labels = json.loads((three_stages["root"] / "s1a/final/event_labels.json").read_text())
+    assert per_class and set(per_class) <= {f"eval/AP/{name}" for name in labels}
     assert tagger_eval[-1]["eval/mAP"] == pytest.approx(sum(per_class.values()) / len(per_class))
     assert (three_stages["root"] / "s1a" / "checkpoints" / "step-00000002" / "COMPLETE").is_file()
 

@@ -176,7 +176,8 @@ class TaggerStage(Stage):
         scores, targets = torch.cat(scores), torch.cat(targets)
         # Per class too: a from-scratch encoder learns some sounds much later than others (SynthDiff's short tonal
         # sounds), and the mean hides which.
-        per_class = {f"eval/AP/{name}": ap for name, ap in zip(accelerator_unwrap(model).labels, average_precisions(scores, targets))
+        labels = accelerator_unwrap(model).labels
+        per_class = {f"eval/AP/{name}": ap for name, ap in zip(labels, average_precisions(scores, targets))
                      if ap is not None}
         return {"eval/mAP": mean_average_precision(scores, targets), **per_class}
 
@@ -410,5 +411,6 @@ def build_stage(recipe: Recipe) -> Stage:
 
 
 __all__ = ["Stage", "TaggerStage", "LanguageModelStage", "AdiffStage",
-           "STAGE_CLASSES", "build_stage", "mean_average_precision", "average_precisions", "accelerator_unwrap", "longest_prompt",
+           "STAGE_CLASSES", "build_stage", "mean_average_precision",
+           "average_precisions", "accelerator_unwrap", "longest_prompt",
            "resolve_prompt_length"]

@@ -184,7 +184,8 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         for key in [*tier_keys, ALL_TIERS]:
             positions = range(len(rows)) if key == ALL_TIERS else by_tier[int(key)]
             tier_claims, tier_facts = [claims[p] for p in positions], [rows[p].facts for p in positions]
-            report.facts[key] = {name: score.as_dict() for name, score in fact_accuracy(tier_claims, tier_facts).items()}
+            report.facts[key] = {name: score.as_dict()
+                                 for name, score in fact_accuracy(tier_claims, tier_facts).items()}
             report.events[key] = {name: score.as_dict()
                                   for name, score in event_accuracy(tier_claims, tier_facts).items()}
     else:
