@@ -4,9 +4,10 @@ encoder can hear.
     python scripts/event_head_ap.py CORPUS [--model adiff/default_model] [--split test]
 
 Reads `<split>_clips.csv` (columns filepath, labels, background) of the corpus folder, runs every clip through the
-model's HTSAT and TSCAM event head (`model.model.get_audio_events`) and prints the average precision of each class it
-has clips of, then the mean over the sounds and over the backgrounds. The stage-1a tagger's classes travel into the
-ADIFF config (`event_labels`), so for the shipped model this measures its stage-1a encoder.
+HTSAT and TSCAM event head and prints the average precision of each class it has clips of, then the mean over the
+sounds and over the backgrounds. `--model` is an ADIFF model folder (`model.model.get_audio_events`; the stage-1a
+tagger's classes travel into its config as `event_labels`, so for the shipped model this measures its stage-1a
+encoder) or a stage-1a tagger folder (`<run>/stage1_encoder/final`), to compare encoders before training stages 2-3.
 """
 
 import argparse
@@ -19,9 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from processing_adiff import AdiffFeatureExtractor  # noqa: E402
 from processing_adiff.audio_io import load_audio  # noqa: E402
 from training.stage_data import background_label  # noqa: E402
 from training.stages import average_precisions  # noqa: E402
+from training.tagger import LABELS_FILE, AdiffAudioTagger  # noqa: E402
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "adiff" / "default_model"
 
@@ -50,43 +53,64 @@ def clip_targets(rows: list, labels: list) -> torch.Tensor:
     return targets
 
 
+def adiff_events(model):
+    """Clip probabilities from an ADIFF model: `(clips, frames, mels)` -> `(clips, classes)`. The model reads audio
+    in pairs and its encoder treats the two clips of a pair independently, so consecutive clips are paired (the last
+    one with itself when the count is odd)."""
+    def events(features: torch.Tensor) -> torch.Tensor:
+        count = features.shape[0]
+        if count % 2:
+            features = torch.cat([features, features[-1:]])
+        pairs = features.view(-1, 2, *features.shape[1:])  # (clips / 2, 2, frames, mels)
+        return model.model.get_audio_events(pairs).clip_probs.flatten(0, 1)[:count]  # (clips / 2, 2, C) -> (clips, C)
+    return events
+
+
+def tagger_events(tagger: AdiffAudioTagger):
+    """Clip probabilities from a stage-1a tagger: `(clips, frames, mels)` -> `(clips, classes)`."""
+    return lambda features: torch.sigmoid(tagger(features).logits)
+
+
 @torch.no_grad()
-def clip_scores(model, feature_extractor, corpus: Path, rows: list, batch_size: int) -> torch.Tensor:
-    """`(clips, classes)` clip probabilities. The model reads audio in pairs; the encoder treats the two clips of a
-    pair independently, so consecutive clips are paired (the last one with itself when the count is odd)."""
+def clip_scores(events, feature_extractor, corpus: Path, rows: list, batch_size: int) -> torch.Tensor:
+    """`(clips, classes)` clip probabilities of every clip of `rows`, `batch_size` clips per call of `events`."""
     scores = []
-    for start in range(0, len(rows), 2 * batch_size):
-        chunk = rows[start:start + 2 * batch_size]
+    for start in range(0, len(rows), batch_size):
         features = []
-        for row in chunk:
+        for row in rows[start:start + batch_size]:
             audio, rate = load_audio(str(corpus / row["filepath"]))
             features.append(feature_extractor(audio, sampling_rate=rate, return_tensors="pt")["input_features"][0])
-        if len(features) % 2:
-            features.append(features[-1])
-        pairs = torch.stack(features).view(-1, 2, *features[0].shape)  # (clips / 2, 2, frames, mels)
-        probs = model.model.get_audio_events(pairs).clip_probs.flatten(0, 1)  # (clips / 2, 2, C) -> (clips, C)
-        scores.append(probs[:len(chunk)])
+        scores.append(events(torch.stack(features)))  # (clips, frames, mels) -> (clips, classes)
     return torch.cat(scores)
+
+
+def load_scorer(source: str) -> tuple:
+    """`(events function, feature extractor, class names)` of an ADIFF model folder / Hub id or a tagger folder."""
+    if (Path(source) / LABELS_FILE).is_file():
+        tagger = AdiffAudioTagger.from_pretrained(source).eval()
+        return tagger_events(tagger), AdiffFeatureExtractor(), tagger.labels
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(source).eval()
+    labels = model.config.event_labels
+    if model.config.num_event_classes == 0 or not labels:
+        raise SystemExit(f"{source} has no named event head (config.num_event_classes / event_labels); nothing "
+                         "to measure.")
+    return adiff_events(model), AutoProcessor.from_pretrained(source).feature_extractor, labels
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", type=Path, help="a SynthDiff corpus folder")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder or Hub id (default: shipped model)")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL),
+                        help="ADIFF model folder or Hub id (default: the shipped model), or a stage-1a tagger folder")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass")
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
     args = parser.parse_args(argv)
 
-    from transformers import AutoModel, AutoProcessor
-
-    model = AutoModel.from_pretrained(args.model).eval()
-    labels = model.config.event_labels
-    if model.config.num_event_classes == 0 or not labels:
-        raise SystemExit(f"{args.model} has no named event head (config.num_event_classes / event_labels); nothing "
-                         "to measure.")
+    events, feature_extractor, labels = load_scorer(args.model)
     rows = read_clips(args.corpus, args.split)
-    scores = clip_scores(model, AutoProcessor.from_pretrained(args.model).feature_extractor, args.corpus, rows,
-                         args.batch_size)
+    scores = clip_scores(events, feature_extractor, args.corpus, rows, args.batch_size)
     precisions = average_precisions(scores, clip_targets(rows, labels))
     print(f"{args.model} on {len(rows)} {args.split} clips of {args.corpus}: average precision per class")
     for name, ap in sorted(zip(labels, precisions), key=lambda item: -1 if item[1] is None else item[1]):

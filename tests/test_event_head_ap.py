@@ -5,12 +5,15 @@ import importlib.util
 import pytest
 import torch
 from conftest import REPO_ROOT, build_tiny_config
-from transformers import AutoModel
+from training_testing import TINY_AUDIO
+from transformers import AutoModel, ClapAudioConfig
 
 from modeling_adiff import AdiffForConditionalGeneration
 from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
+from processing_adiff.audio_io import load_audio
 from training.stages import average_precisions
 from training.synthdiff import CLASS_NAMES, generate_corpus
+from training.tagger import AdiffAudioTagger
 
 torch.set_num_threads(1)
 spec = importlib.util.spec_from_file_location("event_head_ap", REPO_ROOT / "scripts" / "event_head_ap.py")
@@ -36,6 +39,11 @@ def model_dir(tmp_path_factory, tiny_tokenizer, corpus):
     return folder
 
 
+def _features(extractor, path) -> torch.Tensor:
+    audio, rate = load_audio(str(path))
+    return extractor(audio, sampling_rate=rate, return_tensors="pt")["input_features"][0]  # (frames, mels)
+
+
 def test_targets_name_the_clip_sounds_and_background_the_model_has_classes_for():
     rows = [{"labels": "beep;siren", "background": "rain"}, {"labels": "", "background": "crowd"}]
     targets = event_head_ap.clip_targets(rows, ["siren", "beep", "bell", "background:rain"])
@@ -43,28 +51,44 @@ def test_targets_name_the_clip_sounds_and_background_the_model_has_classes_for()
 
 
 def test_scores_do_not_depend_on_how_clips_are_paired(model_dir, corpus):
-    model = AutoModel.from_pretrained(model_dir).eval()
-    extractor = AdiffFeatureExtractor.from_pretrained(model_dir)
+    events, extractor, labels = event_head_ap.load_scorer(str(model_dir))
     rows = event_head_ap.read_clips(corpus, "test")
     assert len(rows) == 6
-    full = event_head_ap.clip_scores(model, extractor, corpus, rows, batch_size=2)
-    odd = event_head_ap.clip_scores(model, extractor, corpus, rows[1:], batch_size=1)  # 5 clips: the last pads
-    assert full.shape == (6, len(model.config.event_labels))
+    full = event_head_ap.clip_scores(events, extractor, corpus, rows, batch_size=4)  # batches of 4 and 2 clips
+    odd = event_head_ap.clip_scores(events, extractor, corpus, rows[1:], batch_size=3)  # 3 clips: the last pads
+    assert full.shape == (6, len(labels))
     torch.testing.assert_close(odd, full[1:], atol=1e-5, rtol=1e-4)
 
 
 def test_main_prints_every_scored_class_and_the_means(model_dir, corpus, capsys):
-    assert event_head_ap.main([str(corpus), "--model", str(model_dir), "--batch-size", "2"]) == 0
+    assert event_head_ap.main([str(corpus), "--model", str(model_dir), "--batch-size", "4"]) == 0
     out = capsys.readouterr().out
     model = AutoModel.from_pretrained(model_dir).eval()
-    rows = event_head_ap.read_clips(corpus, "test")
-    scores = event_head_ap.clip_scores(model, AdiffFeatureExtractor.from_pretrained(model_dir), corpus, rows, 2)
-    expected = average_precisions(scores, event_head_ap.clip_targets(rows, model.config.event_labels))
+    rows, extractor = event_head_ap.read_clips(corpus, "test"), AdiffFeatureExtractor.from_pretrained(model_dir)
+    with torch.no_grad():  # the same scores straight from the model's event head
+        probs = []
+        for start in range(0, len(rows), 2):
+            pair = torch.stack([_features(extractor, corpus / r["filepath"]) for r in rows[start:start + 2]])
+            probs.append(model.model.get_audio_events(pair[None]).clip_probs[0])  # (1, 2, classes) -> (2, classes)
+    expected = average_precisions(torch.cat(probs), event_head_ap.clip_targets(rows, model.config.event_labels))
     scored = {name: ap for name, ap in zip(model.config.event_labels, expected) if ap is not None}
     assert scored, "the tiny corpus has labelled clips"
     printed = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith("  ")}
     assert {name: float(value) for name, value in printed.items() if value != "no"} == pytest.approx(scored, abs=1e-3)
     assert "mean over" in out and "6 test clips" in out
+
+
+def test_a_stage_1a_tagger_folder_is_scored_with_its_own_classes(corpus, tmp_path, capsys):
+    tagger = AdiffAudioTagger(ClapAudioConfig(**TINY_AUDIO, num_mel_bins=64), ["beep", "siren", "background:rain"])
+    tagger.save_pretrained(tmp_path / "tagger")
+    events, _, labels = event_head_ap.load_scorer(str(tmp_path / "tagger"))
+    assert labels == ["beep", "siren", "background:rain"]
+    rows = event_head_ap.read_clips(corpus, "test")
+    with torch.no_grad():
+        features = torch.stack([_features(AdiffFeatureExtractor(), corpus / row["filepath"]) for row in rows[:2]])
+        torch.testing.assert_close(events(features), torch.sigmoid(tagger.eval()(features).logits))
+    assert event_head_ap.main([str(corpus), "--model", str(tmp_path / "tagger")]) == 0
+    assert "background:rain" in capsys.readouterr().out
 
 
 def test_missing_split_says_what_to_give(corpus):

@@ -130,3 +130,13 @@ def test_pretrained_towers_are_exported_instead_of_trained(synth_corpus, tmp_pat
     model = AdiffForConditionalGeneration.from_pretrained(s2)
     assert model.config.num_event_classes == 0  # a plain encoder brings no event head
     assert _same(_weights(model.model.audio_encoder), _weights(encoder))
+
+
+def test_tagger_recipe_sets_the_frame_positive_weight(synth_corpus, tmp_path):  # noqa: F811
+    from training.stages import build_stage
+
+    model = {"audio_config": dict(TINY_AUDIO), "frame_positive_weight": 3.0}
+    tagger = build_stage(recipe_from_dict(stage_recipe("tagger", tmp_path, synth_corpus, model=model))).build_model()
+    assert tagger.frame_positive_weight == 3.0
+    default = build_stage(recipe_from_dict(stage_recipe("tagger", tmp_path, synth_corpus))).build_model()
+    assert default.frame_positive_weight == 1.0

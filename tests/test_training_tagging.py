@@ -81,10 +81,10 @@ def test_synthdiff_event_column_round_trips_into_tagging_items():
     assert event_times(clip) == "drum@1.107-2.781;alarm@7.155-9.271"
 
 
-def _tiny_tagger(classes=3):
+def _tiny_tagger(classes=3, **kwargs):
     config = ClapAudioConfig(**TINY_AUDIO, num_mel_bins=64)
     torch.manual_seed(0)
-    return AdiffAudioTagger(config, [f"c{k}" for k in range(classes)]).eval()
+    return AdiffAudioTagger(config, [f"c{k}" for k in range(classes)], **kwargs).eval()
 
 
 def test_tagger_frame_loss_adds_to_the_clip_loss_and_respects_the_mask():
@@ -107,3 +107,32 @@ def test_tagger_rejects_frame_labels_on_another_grid():
     tagger = _tiny_tagger()
     with pytest.raises(ValueError, match=r"frame_labels must have shape \(batch, classes, time steps\) = \(1, 3, 32\)"):
         tagger(torch.randn(1, 1001, 64), labels=torch.zeros(1, 3), frame_labels=torch.zeros(1, 3, 10))
+
+
+def test_frame_positive_weight_weighs_the_cells_where_a_sound_is():
+    plain, weighted = _tiny_tagger(), _tiny_tagger(frame_positive_weight=5.0)
+    weighted.load_state_dict(plain.state_dict())
+    features = torch.randn(2, 1001, 64)
+    labels = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+    frames = torch.zeros(2, 3, plain.num_time_steps)
+    frames[0, 0, 3:5] = 1.0  # a short sound: 2 of 32 steps
+    with torch.no_grad():
+        clip_only = plain(features, labels=labels).loss
+        grid = plain.encoder(input_features=features.unsqueeze(1)).last_hidden_state
+        step_logits = plain.event_head(grid).step_logits  # (batch, classes, time steps)
+        loss = weighted(features, labels=labels, frame_labels=frames).loss
+    # Per cell: -(5 * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x))), averaged over all cells.
+    cells = -(5.0 * frames * torch.nn.functional.logsigmoid(step_logits)
+              + (1 - frames) * torch.nn.functional.logsigmoid(-step_logits))
+    torch.testing.assert_close(loss, clip_only + cells.mean())
+    # Without positive cells the weight changes nothing.
+    with torch.no_grad():
+        empty = torch.zeros_like(frames)
+        torch.testing.assert_close(weighted(features, labels=labels, frame_labels=empty).loss,
+                                   plain(features, labels=labels, frame_labels=empty).loss)
+
+
+@pytest.mark.parametrize("weight", [0.0, -1.0, True, "5", float("nan")])
+def test_frame_positive_weight_must_be_a_positive_number(weight):
+    with pytest.raises(ValueError, match="frame_positive_weight must be a number > 0"):
+        _tiny_tagger(frame_positive_weight=weight)

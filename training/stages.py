@@ -145,7 +145,8 @@ class TaggerStage(Stage):
         self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
                                            self.feature_extractor, training=True, label_names=self.class_names(corpus),
                                            **self.clip_options)
-        return AdiffAudioTagger(config, self.train_clips.label_names)
+        return AdiffAudioTagger(config, self.train_clips.label_names,
+                                frame_positive_weight=self.recipe.model.get("frame_positive_weight", 1.0))
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")

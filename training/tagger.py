@@ -40,6 +40,10 @@ class AdiffAudioTagger(nn.Module):
         encoder (`ClapAudioModel`, *optional*): an existing encoder (e.g. from `from_pretrained`); built from `config`
             when omitted.
 
+        frame_positive_weight (`float`, *optional*, defaults to 1): weight of the positive cells (a class sounding at
+            that time step) in the frame-level loss (`pos_weight` of `binary_cross_entropy_with_logits`). Short
+            sounds fill few cells of the (classes x time steps) grid, so at 1 the loss is dominated by "nothing here".
+
     Loss: binary cross-entropy of the clip logits (HTSAT's time-averaged TSCAM logits) against `labels`, plus, when
     `frame_labels` are given, binary cross-entropy of the per-step TSCAM logits against them (over the clips
     `frame_mask` marks), which tells the encoder *where* each event is and trains a from-scratch HTSAT far faster
@@ -49,10 +53,16 @@ class AdiffAudioTagger(nn.Module):
     `frame_labels` `(B, num_classes, num_time_steps)` in {0, 1}, `frame_mask` `(B,)` bool.
     """
 
-    def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None):
+    def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None,
+                 frame_positive_weight: float = 1.0):
         super().__init__()
         if not labels:
             raise ValueError("AdiffAudioTagger needs at least one class name in `labels`.")
+        if isinstance(frame_positive_weight, bool) or not isinstance(frame_positive_weight, (int, float)) \
+                or not frame_positive_weight > 0:
+            raise ValueError(f"frame_positive_weight must be a number > 0 (1 weighs positive and negative frame cells "
+                             f"alike), got {frame_positive_weight!r}.")
+        self.frame_positive_weight = float(frame_positive_weight)
         self.config = config
         self.labels = list(labels)
         self.encoder = encoder if encoder is not None else ClapAudioModel(config)
@@ -81,7 +91,11 @@ class AdiffAudioTagger(nn.Module):
             if frame_mask is not None:
                 step_logits, frame_labels = step_logits[frame_mask.bool()], frame_labels[frame_mask.bool()]
             if frame_labels.numel():
-                frame_loss = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float())
+                pos_weight = None
+                if self.frame_positive_weight != 1.0:  # one weight per class, broadcast over the time steps
+                    pos_weight = step_logits.new_full((step_logits.shape[1], 1), self.frame_positive_weight).float()
+                frame_loss = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float(),
+                                                                pos_weight=pos_weight)
                 loss = frame_loss if loss is None else loss + frame_loss
         return TaggerOutput(loss=loss, logits=events.logits)
 
