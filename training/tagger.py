@@ -39,7 +39,6 @@ class AdiffAudioTagger(nn.Module):
         labels (`list[str]`): class names; the head has one output per name.
         encoder (`ClapAudioModel`, *optional*): an existing encoder (e.g. from `from_pretrained`); built from `config`
             when omitted.
-
         frame_positive_weight (`float`, *optional*, defaults to 1): weight of the positive cells (a class sounding at
             that time step) in the frame-level loss (`pos_weight` of `binary_cross_entropy_with_logits`). Short
             sounds fill few cells of the (classes x time steps) grid, so at 1 the loss is dominated by "nothing here".
