@@ -11,7 +11,6 @@ encoder) or a stage-1a tagger folder (`<run>/stage1_encoder/final`), to compare 
 """
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -21,35 +20,33 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from processing_adiff import AdiffFeatureExtractor  # noqa: E402
-from processing_adiff.audio_io import load_audio  # noqa: E402
-from training.stage_data import background_label  # noqa: E402
+from training.stage_data import ClipTaggingData  # noqa: E402
 from training.stages import average_precisions  # noqa: E402
 from training.tagger import LABELS_FILE, AdiffAudioTagger  # noqa: E402
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "adiff" / "default_model"
 
 
-def read_clips(corpus: Path, split: str) -> list:
+def read_clips(corpus: Path, split: str, feature_extractor=None) -> ClipTaggingData:
+    """The split's labelled clips (`<split>_clips.csv`) with their backgrounds as `background:<name>` labels, read
+    with `feature_extractor` (default `AdiffFeatureExtractor()`); centre crops, as at inference."""
     path = corpus / f"{split}_clips.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: give a SynthDiff corpus folder (python -m training.synthdiff "
                                 f"--out DIR) and a split it has (train, validation, test).")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    clips = ClipTaggingData(path, feature_extractor or AdiffFeatureExtractor(), training=False, background_labels=True)
+    if not len(clips):
         raise ValueError(f"{path} has no clips.")
-    return rows
+    return clips
 
 
-def clip_targets(rows: list, labels: list) -> torch.Tensor:
-    """`(clips, classes)` 0/1 targets: the clip's sounds plus `background:<name>` when the model has that class."""
-    targets = torch.zeros(len(rows), len(labels))
+def clip_targets(clips: ClipTaggingData, labels: list) -> torch.Tensor:
+    """`(clips, classes)` 0/1 targets over the model's classes: a clip's labels the model has no class for are not
+    scored."""
+    targets = torch.zeros(len(clips), len(labels))
     index = {name: k for k, name in enumerate(labels)}
-    for i, row in enumerate(rows):
-        names = [name for name in row["labels"].split(";") if name] + [background_label(row["background"])]
-        for name in names:
-            if name in index:
-                targets[i, index[name]] = 1.0
+    for i, item in enumerate(clips.items):
+        targets[i, [index[name] for name in item["labels"] if name in index]] = 1.0
     return targets
 
 
@@ -72,15 +69,12 @@ def tagger_events(tagger: AdiffAudioTagger):
 
 
 @torch.no_grad()
-def clip_scores(events, feature_extractor, corpus: Path, rows: list, batch_size: int) -> torch.Tensor:
-    """`(clips, classes)` clip probabilities of every clip of `rows`, `batch_size` clips per call of `events`."""
+def clip_scores(events, clips: ClipTaggingData, batch_size: int) -> torch.Tensor:
+    """`(clips, classes)` clip probabilities, `batch_size` clips per call of `events`."""
     scores = []
-    for start in range(0, len(rows), batch_size):
-        features = []
-        for row in rows[start:start + batch_size]:
-            audio, rate = load_audio(str(corpus / row["filepath"]))
-            features.append(feature_extractor(audio, sampling_rate=rate, return_tensors="pt")["input_features"][0])
-        scores.append(events(torch.stack(features)))  # (clips, frames, mels) -> (clips, classes)
+    for start in range(0, len(clips), batch_size):
+        batch = clips.collate([(item, 0) for item in clips.items[start:start + batch_size]])
+        scores.append(events(batch["input_features"]))  # (clips, frames, mels) -> (clips, classes)
     return torch.cat(scores)
 
 
@@ -109,10 +103,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     events, feature_extractor, labels = load_scorer(args.model)
-    rows = read_clips(args.corpus, args.split)
-    scores = clip_scores(events, feature_extractor, args.corpus, rows, args.batch_size)
-    precisions = average_precisions(scores, clip_targets(rows, labels))
-    print(f"{args.model} on {len(rows)} {args.split} clips of {args.corpus}: average precision per class")
+    clips = read_clips(args.corpus, args.split, feature_extractor)
+    scores = clip_scores(events, clips, args.batch_size)
+    precisions = average_precisions(scores, clip_targets(clips, labels))
+    print(f"{args.model} on {len(clips)} {args.split} clips of {args.corpus}: average precision per class")
     for name, ap in sorted(zip(labels, precisions), key=lambda item: -1 if item[1] is None else item[1]):
         print(f"  {name:24s} {'no clips' if ap is None else f'{ap:.3f}'}")
     for group, keep in (("sounds", lambda n: not n.startswith("background:")),

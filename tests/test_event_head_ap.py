@@ -44,33 +44,34 @@ def _features(extractor, path) -> torch.Tensor:
     return extractor(audio, sampling_rate=rate, return_tensors="pt")["input_features"][0]  # (frames, mels)
 
 
-def test_targets_name_the_clip_sounds_and_background_the_model_has_classes_for():
-    rows = [{"labels": "beep;siren", "background": "rain"}, {"labels": "", "background": "crowd"}]
-    targets = event_head_ap.clip_targets(rows, ["siren", "beep", "bell", "background:rain"])
+def test_targets_name_the_clip_sounds_and_background_the_model_has_classes_for(tmp_path):
+    (tmp_path / "test_clips.csv").write_text("filepath,labels,background\na.wav,beep;siren,rain\nb.wav,,crowd\n")
+    clips = event_head_ap.read_clips(tmp_path, "test")
+    targets = event_head_ap.clip_targets(clips, ["siren", "beep", "bell", "background:rain"])
     assert targets.tolist() == [[1, 1, 0, 1], [0, 0, 0, 0]]  # no class for crowd: nothing to score it on
 
 
 def test_scores_do_not_depend_on_how_clips_are_paired(model_dir, corpus):
     events, extractor, labels = event_head_ap.load_scorer(str(model_dir))
-    rows = event_head_ap.read_clips(corpus, "test")
-    assert len(rows) == 6
-    full = event_head_ap.clip_scores(events, extractor, corpus, rows, batch_size=4)  # batches of 4 and 2 clips
-    odd = event_head_ap.clip_scores(events, extractor, corpus, rows[1:], batch_size=3)  # 3 clips: the last pads
+    clips = event_head_ap.read_clips(corpus, "test", extractor)
+    assert len(clips) == 6
+    full = event_head_ap.clip_scores(events, clips, batch_size=4)  # batches of 4 and 2 clips
+    odd = event_head_ap.clip_scores(events, clips, batch_size=3)  # batches of 3 clips: each pads its last clip
     assert full.shape == (6, len(labels))
-    torch.testing.assert_close(odd, full[1:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(odd, full, atol=1e-5, rtol=1e-4)
 
 
 def test_main_prints_every_scored_class_and_the_means(model_dir, corpus, capsys):
     assert event_head_ap.main([str(corpus), "--model", str(model_dir), "--batch-size", "4"]) == 0
     out = capsys.readouterr().out
     model = AutoModel.from_pretrained(model_dir).eval()
-    rows, extractor = event_head_ap.read_clips(corpus, "test"), AdiffFeatureExtractor.from_pretrained(model_dir)
+    clips, extractor = event_head_ap.read_clips(corpus, "test"), AdiffFeatureExtractor.from_pretrained(model_dir)
     with torch.no_grad():  # the same scores straight from the model's event head
         probs = []
-        for start in range(0, len(rows), 2):
-            pair = torch.stack([_features(extractor, corpus / r["filepath"]) for r in rows[start:start + 2]])
+        for start in range(0, len(clips), 2):
+            pair = torch.stack([_features(extractor, item["filepath"]) for item in clips.items[start:start + 2]])
             probs.append(model.model.get_audio_events(pair[None]).clip_probs[0])  # (1, 2, classes) -> (2, classes)
-    expected = average_precisions(torch.cat(probs), event_head_ap.clip_targets(rows, model.config.event_labels))
+    expected = average_precisions(torch.cat(probs), event_head_ap.clip_targets(clips, model.config.event_labels))
     scored = {name: ap for name, ap in zip(model.config.event_labels, expected) if ap is not None}
     assert scored, "the tiny corpus has labelled clips"
     printed = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith("  ")}
@@ -83,9 +84,9 @@ def test_a_stage_1a_tagger_folder_is_scored_with_its_own_classes(corpus, tmp_pat
     tagger.save_pretrained(tmp_path / "tagger")
     events, _, labels = event_head_ap.load_scorer(str(tmp_path / "tagger"))
     assert labels == ["beep", "siren", "background:rain"]
-    rows = event_head_ap.read_clips(corpus, "test")
+    clips = event_head_ap.read_clips(corpus, "test")
     with torch.no_grad():
-        features = torch.stack([_features(AdiffFeatureExtractor(), corpus / row["filepath"]) for row in rows[:2]])
+        features = torch.stack([_features(AdiffFeatureExtractor(), item["filepath"]) for item in clips.items[:2]])
         torch.testing.assert_close(events(features), torch.sigmoid(tagger.eval()(features).logits))
     assert event_head_ap.main([str(corpus), "--model", str(tmp_path / "tagger")]) == 0
     assert "background:rain" in capsys.readouterr().out
