@@ -1,5 +1,5 @@
 """Command line: `python -m training.synthdiff --out DIR --pairs N --seed S [--splits train=0.8,validation=0.1,test=0.1]
-[--reverse train]`; `--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
+[--reverse train] [--sources LIBRARY]`; `--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
 
 import argparse
 import json
@@ -34,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     parser.add_argument("--caption-rows", type=int, default=1, help="position-captioning rows per pair (0-3)")
     parser.add_argument("--workers", type=int, default=1, help="processes (output is identical for any value)")
-    parser.add_argument("--reverse", nargs="+", default=[], metavar="SPLIT",
+    parser.add_argument("--sources", default=None, metavar="PATH",
+                        help="build the scenes from a sound library: a folder of recordings (sub-folder names are the "
+                             "labels) or a CSV path,label[,license,source]; split by recording, with real-world "
+                             "edits and identity pairs; every split is also written reversed unless --reverse is given")
+    parser.add_argument("--reverse", nargs="+", default=None, metavar="SPLIT",
                         help="also write <SPLIT>_reversed: each pair with its clips swapped and its texts rewritten "
                              "(same wav files); without --pairs/--splits, adds them to the existing corpus in --out")
     return parser
@@ -43,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.reverse is None:  # a source corpus has both orders of every pair; a synthesised one only when asked
+        args.reverse = [] if args.sources is None else None
     if args.reverse and args.pairs is None and args.splits is None:
         info = add_reversed_splits(args.out, args.reverse)
         logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
@@ -51,7 +57,7 @@ def main(argv=None) -> dict:
         build_parser().error("give --pairs N, or --splits with pair counts (e.g. train=800,test=100)")
     info = generate_corpus(args.out, pairs=args.pairs, seed=args.seed, splits=args.splits,
                            sample_rate=args.sample_rate, seconds=args.seconds, caption_rows=args.caption_rows,
-                           workers=args.workers, reversed_splits=args.reverse)
+                           workers=args.workers, reversed_splits=args.reverse, sources=args.sources)
     total = sum(info["parameters"]["splits"].values())  # rendered pairs (reversed ones reuse their audio)
     logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
     logging.getLogger(__name__).info("%d pairs in %.1f s (%.0f pairs/minute)", total, info["seconds_elapsed"],

@@ -64,6 +64,21 @@ EVENT_SYNONYMS = {
     "clapping": ("clapping", "applause", "hand claps"),
 }
 
+# Names of the generic classes of source recordings without a specific label (`sources.GENERIC_CLASSES`).
+GENERIC_SYNONYMS = {
+    "music": ("music", "piece of music", "musical passage"),
+    "sound": ("sound", "unidentified sound", "sound of unknown origin"),
+}
+
+
+def sound_names(sound_class: str) -> tuple:
+    """The names the grammar may use for a sound class: the catalogue's synonyms, a generic class's names, or a source
+    recording's label itself (`"church_bell"` -> `"church bell"`)."""
+    if sound_class in EVENT_SYNONYMS:
+        return EVENT_SYNONYMS[sound_class]
+    return GENERIC_SYNONYMS.get(sound_class, (sound_class.replace("_", " "),))
+
+
 BACKGROUNDS = ("silence", "wind", "rain", "traffic", "crowd")
 BACKGROUND_SYNONYMS = {
     "silence": ("a near-silent room", "a still, empty room", "almost no background sound"),
@@ -98,10 +113,19 @@ PROPERTY_WORDS = {
     "mood": {"urgent": ("urgent", "pressing"), "calm": ("calm", "peaceful"), "busy": ("busy", "bustling"),
              "tense": ("tense", "uneasy"), "lively": ("lively", "energetic"), "mechanical": ("mechanical", "industrial")},
     "near_identical": ("practically the same", "no audible difference"),
+    "brighter": ("brighter",),
+    "darker": ("darker", "duller"),
+    "higher_pitched": ("higher-pitched", "pitched up"),
+    "lower_pitched": ("lower-pitched", "pitched down"),
+    "starts_later": ("starts later", "delayed"),
+    "hum": ("hum", "mains hum"),
+    "clicks": ("clicks", "crackles"),
+    "compressed": ("compression artefacts", "lossy-coded"),
 }
 
 __all__ = [
-    "SoundClass", "SOUND_CLASSES", "CLASS_NAMES", "CLASS_BY_NAME", "EVENT_SYNONYMS", "BACKGROUNDS",
+    "SoundClass", "SOUND_CLASSES", "CLASS_NAMES", "CLASS_BY_NAME", "EVENT_SYNONYMS", "GENERIC_SYNONYMS",
+    "sound_names", "BACKGROUNDS",
     "BACKGROUND_SYNONYMS", "BACKGROUND_MOODS", "ONSETS", "ONSET_WINDOWS", "REGISTERS", "REVERBS", "TIMBRES", "MOODS",
     "PROPERTY_WORDS",
 ]

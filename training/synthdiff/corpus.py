@@ -34,7 +34,9 @@ from .catalogue import BACKGROUNDS, CLASS_NAMES
 from .grammar import caption, caption_both, explain
 from .pairs import compare_clips, make_pair, scheduled_pair
 from .reversal import reverse_record, reversed_split_name
+from .realworld import write_clip_file
 from .scene import render_clip
+from .source_pairs import generate_source_pair, source_summary
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +85,27 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     sf.write(str(path), np.round(audio * 32767.0).astype(np.int16), sample_rate, subtype="PCM_16")
 
 
+def _write_clip(path: Path, audio: np.ndarray, sample_rate: int, clip: dict) -> None:
+    """A clip's file: 16-bit wav, or as its facts say for a source clip (format, rate, channels)."""
+    if "file_format" not in clip:
+        _write_wav(path, audio, sample_rate)
+    else:
+        write_clip_file(path, audio, sample_rate, clip["file_format"], clip["file_sample_rate"], clip["channels"])
+
+
 def _generate_chunk(job: tuple) -> list:
-    out_dir, split, indices, seed, sample_rate, seconds = job
+    out_dir, split, indices, seed, sample_rate, seconds, sources, splits = job
     records = []
     for index in indices:
-        audio1, audio2, record = generate_pair(seed, split, index, sample_rate, seconds)
+        if sources is None:
+            audio1, audio2, record = generate_pair(seed, split, index, sample_rate, seconds)
+        else:
+            audio1, audio2, record = generate_source_pair(sources, splits, pair_seed(seed, split, index), seed, split,
+                                                          index, sample_rate, seconds)
         pair_id = f"{split}_{index:06d}"
-        paths = [f"audio/{split}/{pair_id}_{k}.wav" for k in (1, 2)]
-        for rel, audio in zip(paths, (audio1, audio2)):
-            _write_wav(Path(out_dir) / rel, audio, sample_rate)
+        paths = [f"audio/{split}/{pair_id}_{k}.{record[f'clip{k}'].get('file_format', 'wav')}" for k in (1, 2)]
+        for k, rel, audio in zip((1, 2), paths, (audio1, audio2)):
+            _write_clip(Path(out_dir) / rel, audio, sample_rate, record[f"clip{k}"])
         records.append({"id": pair_id, "split": split, "index": index, "filepath1": paths[0], "filepath2": paths[1],
                         **record})
     return records
@@ -132,7 +146,7 @@ def resolve_splits(pairs: int = None, splits: dict = None) -> dict:
 
 def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = None,
                     sample_rate: int = DEFAULT_SAMPLE_RATE, seconds: float = DEFAULT_SECONDS, caption_rows: int = 1,
-                    workers: int = 1, chunk_size: int = 64, reversed_splits=()) -> dict:
+                    workers: int = 1, chunk_size: int = 64, reversed_splits=None, sources=None) -> dict:
     """Generate a SynthDiff corpus in `out_dir` and return the content of its `corpus.json`.
 
     Args:
@@ -148,8 +162,11 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         caption_rows (`int`): position-captioning rows per pair (0-3), in addition to the three tier rows.
         workers (`int`): processes; the output is identical for any number of workers.
         chunk_size (`int`): pairs per job handed to a worker.
-        reversed_splits (list of `str`): splits that also get a reversed split (`add_reversed_splits`), e.g.
-            `["train"]` for `train_reversed`.
+        reversed_splits (list of `str`, *optional*): splits that also get a reversed split (`add_reversed_splits`),
+            e.g. `["train"]` for `train_reversed`; `None` means none, or every split for a source corpus.
+        sources (`str` or `Path`, *optional*): a source library (a folder of recordings, or a CSV
+            `path,label[,license,source]`): the scenes are then made of its recordings, split by recording, with the
+            real-world edits and identity pairs of `source_pairs` (see `sources.py`).
 
     Example:
 
@@ -168,17 +185,27 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         raise ValueError(f"Need sample_rate >= 8000 and seconds >= 2 for the sound catalogue; got {sample_rate} Hz, "
                          f"{seconds} s.")
     counts = resolve_splits(pairs, splits)
+    if reversed_splits is None:  # a source corpus teaches both orders of every pair
+        reversed_splits = list(counts) if sources is not None else []
     out_dir = Path(out_dir)
     settings = {"version": GENERATOR_VERSION, "seed": seed, "sample_rate": sample_rate, "seconds": seconds,
                 "caption_rows": caption_rows}
+    if sources is not None:
+        sources = str(Path(sources).resolve())
+        library = source_summary(sources, counts, seed)  # checks the library before any audio is written
+        settings["sources"] = sources
     previous = _corpus_to_extend(out_dir, settings, counts)
+    if previous and sources is not None:
+        raise ValueError(f"{out_dir} already holds splits {sorted(previous['parameters']['splits'])}; a source corpus "
+                         "splits its recordings over all of its splits at once, so it cannot grow split by split. "
+                         "Write to another folder, or generate all splits in one call.")
     start = time.perf_counter()
     summary = {}
     with ProcessPoolExecutor(workers) if workers > 1 else _InlineExecutor() as executor:
         for split, n in counts.items():
             (out_dir / "audio" / split).mkdir(parents=True, exist_ok=True)
-            jobs = [(str(out_dir), split, range(i, min(i + chunk_size, n)), seed, sample_rate, seconds)
-                    for i in range(0, n, chunk_size)]
+            jobs = [(str(out_dir), split, range(i, min(i + chunk_size, n)), seed, sample_rate, seconds, sources,
+                     tuple(counts.items())) for i in range(0, n, chunk_size)]
             records = [r for chunk in executor.map(_generate_chunk, jobs) for r in chunk]
             summary[split] = _write_split(out_dir, split, records, caption_rows)
             logger.info("SynthDiff %s: %d pairs written to %s", split, n, out_dir)
@@ -190,6 +217,8 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         "sound_classes": list(CLASS_NAMES), "backgrounds": list(BACKGROUNDS), "counts": summary,
         "seconds_elapsed": round(elapsed, 2), "workers": workers,
     }
+    if sources is not None:
+        info["sources"] = library
     if previous:  # its other splits stay: listed first, as they were
         info["parameters"]["splits"] = {**previous["parameters"]["splits"], **counts}
         info["counts"] = {**previous["counts"], **summary}
@@ -211,7 +240,8 @@ def _corpus_to_extend(out_dir: Path, settings: dict, new_splits: dict) -> dict |
     if not others:
         return None
     theirs = {"version": previous["version"], "seed": previous["seed"],
-              **{k: previous["parameters"][k] for k in ("sample_rate", "seconds", "caption_rows")}}
+              **{k: previous["parameters"][k] for k in ("sample_rate", "seconds", "caption_rows")},
+              **({"sources": previous["sources"]["path"]} if "sources" in previous else {})}
     if theirs != settings:
         raise ValueError(f"{out_dir} already holds a SynthDiff corpus (splits {others}) made with {theirs}; a split "
                          f"added to it must use the same settings, got {settings}. Write to another folder, or "

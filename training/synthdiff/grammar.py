@@ -7,11 +7,12 @@ always called "Audio 1" and "Audio 2".
 
 import numpy as np
 
-from .catalogue import BACKGROUND_MOODS, BACKGROUND_SYNONYMS, CLASS_BY_NAME, EVENT_SYNONYMS, PROPERTY_WORDS
+from .catalogue import BACKGROUND_MOODS, BACKGROUND_SYNONYMS, CLASS_BY_NAME, PROPERTY_WORDS, sound_names
+from .realworld_grammar import realworld_caption_notes, realworld_clauses
 
 _NO_ARTICLE = {"footsteps", "steps", "walking", "speech", "talking", "birdsong", "bird chirping", "bird calls",
                "knocking", "knocks on a door", "rapping", "drum hits", "percussion", "clapping", "applause",
-               "hand claps"}
+               "hand claps", "music"}
 _COUNTS = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 _ONSET_WORDS = {"beginning": ("at the beginning", "at the start", "early on"),
                 "middle": ("in the middle", "midway through", "halfway through"),
@@ -35,19 +36,20 @@ class _Writer:
 
     def event(self, cls: str, article: bool = True) -> str:
         """A name of the class, with "a"/"an" when `article` and the name takes one (synonyms are stored bare)."""
-        name = self.pick(EVENT_SYNONYMS[cls])
+        name = self.pick(sound_names(cls))
         if not article or name in _NO_ARTICLE:
             return name
         return ("an " if name[0] in "aeiou" else "a ") + name
 
     def detailed_event(self, event: dict, tier: int) -> str:
-        cls = CLASS_BY_NAME[event["class"]]
+        # A recording's pitch register and repetitions are unknown: only synthesised events get those words.
+        cls = None if "recording_id" in event else CLASS_BY_NAME.get(event["class"])
         name = self.event(event["class"], article=False)
-        if tier >= 3 and cls.tonal:
+        if tier >= 3 and cls is not None and cls.tonal:
             name = f"{self.pick(_REGISTER_WORDS[event['register']])} {name}"
         if name not in _NO_ARTICLE:
             name = ("an " if name[0] in "aeiou" else "a ") + name
-        if tier >= 3 and cls.repetitions[1] > 1 and event["repetitions"] in _COUNTS:
+        if tier >= 3 and cls is not None and cls.repetitions[1] > 1 and event["repetitions"] in _COUNTS:
             name += f" sounding {_COUNTS[event['repetitions']]}"
         if tier >= 2:
             name += f" {self.pick(_ONSET_WORDS[event['onset']])}"
@@ -115,7 +117,7 @@ def _property_clauses(w: _Writer, pair: dict, c1: dict, c2: dict) -> list:
         x, y = pair["faster"], _other(pair["faster"])
         clauses.append(w.pick((f"Audio {x} plays faster than Audio {y}", f"Audio {y} is slower than Audio {x}",
                                f"Audio {x} sounds sped up compared with Audio {y}")))
-    return clauses
+    return clauses + realworld_clauses(w, pair)
 
 
 def _content_clause(w: _Writer, pair: dict, c1: dict, c2: dict, tier: int) -> str:
@@ -186,7 +188,7 @@ def _acoustics(w: _Writer, c1: dict, c2: dict) -> list:
 def _mood_source(w: _Writer, facts: dict) -> str:
     """What sets a clip's mood: its first event of that mood, else its background."""
     for event in facts["events"]:
-        if CLASS_BY_NAME[event["class"]].mood == facts["impression"]:
+        if event["class"] in CLASS_BY_NAME and CLASS_BY_NAME[event["class"]].mood == facts["impression"]:
             return f"the {w.event(event['class'], False)}"
     if BACKGROUND_MOODS[facts["background"]] == facts["impression"]:
         return w.background(facts)
@@ -274,6 +276,7 @@ def caption(facts: dict, rng: np.random.Generator) -> str:
         notes.append("noisy")
     if facts["clipped"]:
         notes.append("distorted by clipping")
+    notes += realworld_caption_notes(facts)
     return text + (f"; the recording is {join(notes)}" if notes else "") + "."
 
 

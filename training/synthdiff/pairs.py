@@ -1,9 +1,12 @@
 """Pair construction (unrelated, edited, identical, near-identical) and the pair-level facts derived from two clips."""
 
+import dataclasses
+
 import numpy as np
 
-from .catalogue import CLASS_NAMES, ONSETS, REVERBS, TIMBRES
-from .scene import SPEEDS, ClipSpec, _seed, sample_clip, sample_event
+from .catalogue import ONSETS, REVERBS, TIMBRES
+from .realworld_pairs import realworld_pair_facts
+from .scene import SPEEDS, SYNTH_PALETTE, ClipSpec, _seed
 
 PAIR_TYPES = ("unrelated", "edited", "identical", "near_identical")
 EDITS = ("gain", "reverb", "filter", "noise", "speed", "clipping", "event_added", "event_removed", "event_replaced",
@@ -30,16 +33,17 @@ def _other(rng, choices, current):
     return str(rng.choice([c for c in choices if c != current]))
 
 
-def _edit(rng: np.random.Generator, edit: str) -> tuple:
-    """`(base, edited, details, edited_is_second)` for one controlled edit of a random scene."""
+def _edit(rng: np.random.Generator, edit: str, palette) -> tuple:
+    """`(base, edited, details, edited_is_second)` for one controlled edit of a random scene made from `palette`."""
     if edit in ("event_added", "event_removed"):
-        base = sample_clip(rng, num_events=int(rng.integers(0, 3)))
+        base = palette.sample_clip(rng, num_events=int(rng.integers(0, 3)))
         free = [o for o in ONSETS if o not in {e.onset for e in base.events}]
-        new = sample_event(rng, str(rng.choice([c for c in CLASS_NAMES if c not in base.labels()])), str(rng.choice(free)))
+        new = palette.sample_event(rng, str(rng.choice([c for c in palette.class_names if c not in base.labels()])),
+                                   str(rng.choice(free)))
         edited = base.replace(events=base.events + [new])
         # "Added" puts the richer clip second, "removed" first; the facts always say which clip has the event.
         return base, edited, {"class": new.name}, edit == "event_added"
-    base = sample_clip(rng, num_events=2 if edit == "order_changed" else (int(rng.integers(1, 4)) if edit ==
+    base = palette.sample_clip(rng, num_events=2 if edit == "order_changed" else (int(rng.integers(1, 4)) if edit ==
                                                                                "event_replaced" else None))
     details = {}
     if edit == "gain":
@@ -62,31 +66,34 @@ def _edit(rng: np.random.Generator, edit: str) -> tuple:
     elif edit == "event_replaced":
         k = int(rng.integers(0, len(base.events)))
         old = base.events[k]
-        new = sample_event(rng, str(rng.choice([c for c in CLASS_NAMES if c not in base.labels()])), old.onset)
+        new = palette.sample_event(rng, str(rng.choice([c for c in palette.class_names if c not in base.labels()])),
+                                   old.onset)
         new.onset_frac = old.onset_frac
         edited = base.replace(events=base.events[:k] + [new] + base.events[k + 1:])
         details = {"class_before": old.name, "class_after": new.name}
     elif edit == "order_changed":
         first, second = base.events
-        swapped = [sample_event(rng, first.name, second.onset), sample_event(rng, second.name, first.onset)]
-        for new, old in zip(swapped, (first, second)):
-            new.seed, new.duration_s, new.level_db, new.register, new.repetitions = (
-                old.seed, old.duration_s, old.level_db, old.register, old.repetitions)
-        edited = base.replace(events=swapped)
+        # Each event keeps all it is (seed, recording, length, level) and takes the other's onset slot.
+        slots = [palette.sample_event(rng, first.name, second.onset), palette.sample_event(rng, second.name, first.onset)]
+        edited = base.replace(events=[dataclasses.replace(old, onset=slot.onset, onset_frac=slot.onset_frac)
+                                      for slot, old in zip(slots, (first, second))])
     else:
         raise ValueError(f"Unknown edit {edit!r}; expected one of {EDITS}.")
     return base, edited, details, bool(rng.random() < 0.5)
 
 
-def make_pair(rng: np.random.Generator, pair_type: str, edit: str = None) -> tuple:
-    """Specs of a pair: `(spec1, spec2, meta)`; `meta` holds the pair type and the edit with the clip it lives in."""
+def make_pair(rng: np.random.Generator, pair_type: str, edit: str = None, palette=SYNTH_PALETTE) -> tuple:
+    """Specs of a pair: `(spec1, spec2, meta)`; `meta` holds the pair type and the edit with the clip it lives in.
+
+    `palette` supplies the scenes and events (`scene.SynthPalette`: the synthesised catalogue; `SourcePalette`: the
+    recordings of a source library)."""
     if pair_type == "unrelated":
-        return sample_clip(rng), sample_clip(rng), {"pair_type": pair_type, "edit": None}
+        return palette.sample_clip(rng), palette.sample_clip(rng), {"pair_type": pair_type, "edit": None}
     if pair_type == "identical":
-        spec = sample_clip(rng)
+        spec = palette.sample_clip(rng)
         return spec, spec.replace(), {"pair_type": pair_type, "edit": None}
     if pair_type == "near_identical":
-        spec = sample_clip(rng)
+        spec = palette.sample_clip(rng)
         if rng.random() < 0.5:  # the same scene recorded again: new noise textures, same sounds and settings
             other = spec.replace(background_seed=_seed(rng), effect_seed=_seed(rng))
             details = {"kind": "rerecorded"}
@@ -97,7 +104,7 @@ def make_pair(rng: np.random.Generator, pair_type: str, edit: str = None) -> tup
         return spec, other, {"pair_type": pair_type, "edit": details}
     if pair_type != "edited":
         raise ValueError(f"Unknown pair type {pair_type!r}; expected one of {PAIR_TYPES}.")
-    base, edited, details, edited_is_second = _edit(rng, edit)
+    base, edited, details, edited_is_second = _edit(rng, edit, palette)
     spec1, spec2 = (base, edited) if edited_is_second else (edited, base)
     return spec1, spec2, {"pair_type": pair_type, "edit": {"kind": edit, "edited_audio": 2 if edited_is_second else 1,
                                                           **details}}
@@ -136,6 +143,8 @@ def compare_clips(facts1: dict, facts2: dict, meta: dict, identical: bool) -> di
         "background_differs": facts1["background"] != facts2["background"],
         "events_only_in_1": sorted(set1 - set2), "events_only_in_2": sorted(set2 - set1), "shared_events": shared,
         "order_changed": len(order1) >= 2 and order1 != order2,
+        **(realworld_pair_facts(facts1, facts2) if "pitch_semitones" in facts1 and "pitch_semitones" in facts2
+           else {}),
     }
 
 

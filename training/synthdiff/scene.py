@@ -8,6 +8,7 @@ import numpy as np
 from .catalogue import (BACKGROUND_MOODS, BACKGROUNDS, CLASS_BY_NAME, CLASS_NAMES, ONSET_WINDOWS, ONSETS, REGISTERS,
                         REVERBS, TIMBRES)
 from .effects import add_noise, apply_clipping, apply_speed, apply_timbre_and_reverb
+from .realworld_clip import apply_realworld, realworld_facts
 from .synth import synthesize_background, synthesize_event
 
 PEAK_LIMIT = 0.98  # clips are scaled down to this peak so 16-bit files never wrap
@@ -28,6 +29,15 @@ class EventSpec:
     repetitions: int
     seed: int
 
+    def synthesize(self, length: int, sample_rate: int) -> np.ndarray:
+        """The event's sound, `length` samples at unit RMS."""
+        return synthesize_event(np.random.default_rng(self.seed), self.name, length, sample_rate, self.register,
+                                self.repetitions)
+
+    def extra_facts(self) -> dict:
+        """Facts a subclass adds to the event's dict (a recording's id and label); none for synthesised events."""
+        return {}
+
 
 @dataclass
 class ClipSpec:
@@ -44,6 +54,7 @@ class ClipSpec:
     clipped: bool = False
     speed: float = 1.0
     effect_seed: int = 0
+    realworld: dict = None  # real-world edits of a source clip (`realworld_clip.REALWORLD_DEFAULTS`); None: none
 
     def labels(self) -> list:
         """Sound classes of the clip's events."""
@@ -85,13 +96,28 @@ def sample_clip(rng: np.random.Generator, num_events: int = None, exclude: tuple
         effect_seed=_seed(rng))
 
 
+class SynthPalette:
+    """What scenes are made of: the synthesised sound catalogue (a source library's palette subclasses this)."""
+
+    class_names = CLASS_NAMES
+
+    def sample_clip(self, rng: np.random.Generator, num_events: int = None, exclude: tuple = ()) -> ClipSpec:
+        return sample_clip(rng, num_events, exclude)
+
+    def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> EventSpec:
+        return sample_event(rng, name, onset)
+
+
+SYNTH_PALETTE = SynthPalette()
+
+
 def _db(value_db: float) -> np.float32:
     return np.float32(10.0 ** (value_db / 20.0))
 
 
 def impression(event_names: list, background: str) -> str:
     """The listener's likely impression of a scene, from its sounds' moods (one of catalogue.MOODS)."""
-    moods = [CLASS_BY_NAME[n].mood for n in event_names]
+    moods = [CLASS_BY_NAME[n].mood if n in CLASS_BY_NAME else None for n in event_names]  # recordings: no mood
     if "urgent" in moods:
         return "urgent"
     if len(event_names) >= 3 or moods.count("busy") + (BACKGROUND_MOODS[background] == "busy") >= 2:
@@ -112,12 +138,10 @@ def render_scene(spec: ClipSpec, sample_rate: int, seconds: float) -> tuple:
     for event in spec.events:
         start = int(event.onset_frac * n_scene)
         length = min(int(event.duration_s * sample_rate), n_scene - start)
-        sound = synthesize_event(np.random.default_rng(event.seed), event.name, length, sample_rate, event.register,
-                                 event.repetitions)
-        audio[start:start + length] += sound * _db(event.level_db)
+        audio[start:start + length] += event.synthesize(length, sample_rate) * _db(event.level_db)
         events.append({"class": event.name, "onset": event.onset, "onset_s": round(start / n_scene * seconds, 3),
                        "duration_s": round(length / sample_rate / spec.speed, 3), "level_db": event.level_db,
-                       "register": event.register, "repetitions": event.repetitions})
+                       "register": event.register, "repetitions": event.repetitions, **event.extra_facts()})
     events.sort(key=lambda e: e["onset_s"])
     return audio, events
 
@@ -145,14 +169,16 @@ def render_clip(spec: ClipSpec, sample_rate: int, seconds: float, scene_cache: d
     audio = audio * _db(spec.gain_db)
     if spec.clipped:
         audio = apply_clipping(audio)
+    if spec.realworld is not None:
+        audio, events = apply_realworld(audio, sample_rate, spec, events)
     peak = float(np.max(np.abs(audio)))
     if peak > PEAK_LIMIT:
         audio = audio * np.float32(PEAK_LIMIT / peak)
     audio = (np.round(audio * 32767.0) / 32767.0).astype(np.float32)
-    return audio, _measure(audio, spec, events)
+    return audio, measure_clip(audio, spec, events)
 
 
-def _measure(audio: np.ndarray, spec: ClipSpec, events: list) -> dict:
+def measure_clip(audio: np.ndarray, spec: ClipSpec, events: list) -> dict:
     rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     peak = float(np.max(np.abs(audio)))
     clip_fraction = float(np.mean(np.abs(audio) >= peak - 1.0 / 32767.0)) if peak > 0 else 0.0
@@ -163,7 +189,9 @@ def _measure(audio: np.ndarray, spec: ClipSpec, events: list) -> dict:
         "reverb": spec.reverb, "timbre": spec.timbre, "snr_db": spec.snr_db, "noisy": spec.snr_db is not None,
         "clipped": spec.clipped, "clip_fraction": round(clip_fraction, 5), "speed": spec.speed,
         "impression": impression(names, spec.background),
+        **({} if spec.realworld is None else realworld_facts(spec, events)),
     }
 
 
-__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "sample_event", "sample_clip", "impression", "render_scene", "render_clip"]
+__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "SynthPalette", "SYNTH_PALETTE", "sample_event", "sample_clip", "impression", "render_scene", "render_clip",
+           "measure_clip"]

@@ -1,0 +1,98 @@
+"""Scenes made of real recordings: a recording excerpt as an event (`RecordingEventSpec`) and the palette of one
+split's recordings (`SourcePalette`), which `pairs.make_pair` uses in place of the synthesised catalogue."""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import soundfile as sf
+
+from .catalogue import ONSET_WINDOWS, ONSETS
+from .realworld_clip import realworld_settings
+from .scene import EventSpec, SynthPalette, _seed, sample_clip
+from .sources import recording_audio
+
+EXCERPT_S = (1.5, 5.0)  # length of a recording excerpt placed in a scene
+EXCERPT_LEVEL_DB = (-24.0, -12.0)
+SILENT_BACKGROUND_SHARE = 0.6  # real recordings are mostly heard without a synthesised backdrop
+SILENCE_DB = (-62.0, -56.0)
+FADE_S = 0.01
+MAX_RECORDINGS_PER_CLIP = 2
+
+
+@dataclass
+class RecordingEventSpec(EventSpec):
+    """An excerpt of a source recording as a scene event (`name` is the recording's sound class)."""
+
+    recording_id: str = ""
+    path: str = ""
+    offset_s: float = 0.0
+    label: str = None
+    generic: bool = True
+    license: str = ""
+    package: str = ""
+
+    def synthesize(self, length: int, sample_rate: int) -> np.ndarray:
+        """`length` samples of the recording from `offset_s`, at unit RMS, with 10 ms fades (zeros past its end)."""
+        audio = recording_audio(self.path, sample_rate)
+        start = int(self.offset_s * sample_rate)
+        out = np.zeros(length, dtype=np.float32)
+        piece = audio[start:start + length]
+        fade = min(len(piece) // 2, int(FADE_S * sample_rate))
+        out[:len(piece)] = piece
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            out[:fade] *= ramp
+            out[len(piece) - fade:len(piece)] *= ramp[::-1]
+        rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+        return out / np.float32(max(rms, 1e-4))
+
+    def extra_facts(self) -> dict:
+        return {"recording_id": self.recording_id, "source_label": self.label, "generic": self.generic,
+                "offset_s": self.offset_s, "license": self.license, "package": self.package}
+
+
+@lru_cache(maxsize=4096)
+def recording_seconds(path: str) -> float:
+    return float(sf.info(path).duration)
+
+
+class SourcePalette(SynthPalette):
+    """Scenes of one or two (`MAX_RECORDINGS_PER_CLIP`) recording excerpts of distinct sound classes, over a synthesised backdrop (mostly a
+    near-silent room), with the same global properties as synthesised scenes.
+
+    Args:
+        recordings (list of `sources.Recording`): the recordings of one split.
+    """
+
+    def __init__(self, recordings):
+        self.by_class = {}
+        for recording in recordings:
+            self.by_class.setdefault(recording.sound_class, []).append(recording)
+        self.class_names = tuple(sorted(self.by_class))
+
+    def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> RecordingEventSpec:
+        choices = self.by_class[name]
+        recording = choices[int(rng.integers(0, len(choices)))]
+        length = recording_seconds(recording.path)
+        duration = min(length, float(rng.uniform(*EXCERPT_S)))
+        return RecordingEventSpec(
+            name=name, onset=onset, onset_frac=float(rng.uniform(*ONSET_WINDOWS[onset])), duration_s=round(duration, 3),
+            level_db=round(float(rng.uniform(*EXCERPT_LEVEL_DB)), 2), register="mid", repetitions=1, seed=_seed(rng),
+            recording_id=recording.recording_id, path=recording.path,
+            offset_s=round(float(rng.uniform(0.0, length - duration)), 3), label=recording.label,
+            generic=recording.generic, license=recording.license, package=recording.package)
+
+    def sample_clip(self, rng: np.random.Generator, num_events: int = None, exclude: tuple = ()):
+        spec = sample_clip(rng, num_events=0)  # backdrop and global properties as for synthesised scenes
+        if rng.random() < SILENT_BACKGROUND_SHARE:
+            spec = spec.replace(background="silence", background_db=round(float(rng.uniform(*SILENCE_DB)), 2))
+        available = [c for c in self.class_names if c not in exclude]
+        wanted = int(rng.integers(1, 3)) if num_events is None else num_events
+        classes = rng.choice(available, size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(available)), replace=False)
+        onsets = rng.choice(ONSETS, size=len(classes), replace=False)
+        return spec.replace(events=[self.sample_event(rng, str(c), str(o)) for c, o in zip(classes, onsets)],
+                            realworld=realworld_settings())
+
+
+__all__ = ["RecordingEventSpec", "SourcePalette", "recording_seconds"]
