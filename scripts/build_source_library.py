@@ -197,7 +197,8 @@ def build(out: Path, phrases: int, seed: int) -> dict:
 def write_licences(path: Path, rows: list) -> None:
     """Per package: its files' licences with their copyright holders, and where the full text is."""
     lines = ["# Licences of the source library", "",
-             "Built by `scripts/build_source_library.py` from Debian packages; per-file licences in `sources.csv`.", ""]
+             "Built by `scripts/build_source_library.py` from Debian packages; per-file licences in "
+             "`sources.csv`.", ""]
     for package in sorted({r[4] for r in rows}):
         mine = Counter((r[2], r[3]) for r in rows if r[4] == package)
         lines += [f"## {package}"] + [f"- {licence}: {n} files, copyright {holders or 'not stated'}"

@@ -155,7 +155,8 @@ def test_identity_pairs_decode_to_the_same_sound_and_say_identical(corpus):
         assert (info.samplerate, info.channels) == (clip2["file_sample_rate"], clip2["channels"])
         assert record["filepath2"].endswith("." + clip2["file_format"])
         audio1, audio2 = _decoded(out, record["filepath1"]), _decoded(out, record["filepath2"])
-        # Resamplers roll off the last few percent below Nyquist (above the extractor's f_max at 32 kHz): compare below.
+        # Resamplers roll off the last few percent below Nyquist (above the extractor's f_max at 32 kHz): compare
+        # below that.
         spectrum1, spectrum2 = np.fft.rfft(audio1), np.fft.rfft(audio2)
         heard = np.fft.rfftfreq(len(audio1), 1 / SR) < 0.85 * SR / 2
         residual = np.sum(np.abs(spectrum1 - spectrum2)[heard] ** 2) / np.sum(np.abs(spectrum1)[heard] ** 2)

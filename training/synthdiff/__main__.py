@@ -1,5 +1,6 @@
 """Command line: `python -m training.synthdiff --out DIR --pairs N --seed S [--splits train=0.8,validation=0.1,test=0.1]
-[--reverse train] [--sources LIBRARY]`; `--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
+[--reverse train] [--sources LIBRARY]`;
+`--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
 
 import argparse
 import json
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sources", default=None, metavar="PATH",
                         help="build the scenes from a sound library: a folder of recordings (sub-folder names are the "
                              "labels) or a CSV path,label[,license,source]; split by recording, with real-world "
-                             "edits and identity pairs; every split is also written reversed unless --reverse is given")
+                             "edits and identity pairs; every split is also written reversed unless --reverse is "
+                             "given")
     parser.add_argument("--reverse", nargs="+", default=None, metavar="SPLIT",
                         help="also write <SPLIT>_reversed: each pair with its clips swapped and its texts rewritten "
                              "(same wav files); without --pairs/--splits, adds them to the existing corpus in --out")

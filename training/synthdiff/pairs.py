@@ -74,7 +74,8 @@ def _edit(rng: np.random.Generator, edit: str, palette) -> tuple:
     elif edit == "order_changed":
         first, second = base.events
         # Each event keeps all it is (seed, recording, length, level) and takes the other's onset slot.
-        slots = [palette.sample_event(rng, first.name, second.onset), palette.sample_event(rng, second.name, first.onset)]
+        slots = [palette.sample_event(rng, first.name, second.onset),
+                 palette.sample_event(rng, second.name, first.onset)]
         edited = base.replace(events=[dataclasses.replace(old, onset=slot.onset, onset_frac=slot.onset_frac)
                                       for slot, old in zip(slots, (first, second))])
     else:

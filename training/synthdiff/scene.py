@@ -193,5 +193,6 @@ def measure_clip(audio: np.ndarray, spec: ClipSpec, events: list) -> dict:
     }
 
 
-__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "SynthPalette", "SYNTH_PALETTE", "sample_event", "sample_clip", "impression", "render_scene", "render_clip",
+__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "SynthPalette", "SYNTH_PALETTE",
+           "sample_event", "sample_clip", "impression", "render_scene", "render_clip",
            "measure_clip"]

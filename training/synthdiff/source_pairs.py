@@ -148,5 +148,6 @@ def _identity_file(edit: dict, rng: np.random.Generator, audio: np.ndarray, fact
     return {**facts, "_audio": audio}
 
 
-__all__ = ["SOURCE_PAIR_SCHEDULE", "SOURCE_EDITS", "IDENTICAL_KINDS", "source_scheduled_pair", "source_summary", "split_palette",
+__all__ = ["SOURCE_PAIR_SCHEDULE", "SOURCE_EDITS", "IDENTICAL_KINDS", "source_scheduled_pair", "source_summary",
+           "split_palette",
            "generate_source_pair"]

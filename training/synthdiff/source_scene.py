@@ -58,8 +58,8 @@ def recording_seconds(path: str) -> float:
 
 
 class SourcePalette(SynthPalette):
-    """Scenes of one or two (`MAX_RECORDINGS_PER_CLIP`) recording excerpts of distinct sound classes, over a synthesised backdrop (mostly a
-    near-silent room), with the same global properties as synthesised scenes.
+    """Scenes of one or two (`MAX_RECORDINGS_PER_CLIP`) recording excerpts of distinct sound classes, over a
+    synthesised backdrop (mostly a near-silent room), with the same global properties as synthesised scenes.
 
     Args:
         recordings (list of `sources.Recording`): the recordings of one split.
@@ -77,7 +77,8 @@ class SourcePalette(SynthPalette):
         length = recording_seconds(recording.path)
         duration = min(length, float(rng.uniform(*EXCERPT_S)))
         return RecordingEventSpec(
-            name=name, onset=onset, onset_frac=float(rng.uniform(*ONSET_WINDOWS[onset])), duration_s=round(duration, 3),
+            name=name, onset=onset, onset_frac=float(rng.uniform(*ONSET_WINDOWS[onset])),
+            duration_s=round(duration, 3),
             level_db=round(float(rng.uniform(*EXCERPT_LEVEL_DB)), 2), register="mid", repetitions=1, seed=_seed(rng),
             recording_id=recording.recording_id, path=recording.path,
             offset_s=round(float(rng.uniform(0.0, length - duration)), 3), label=recording.label,

@@ -116,8 +116,8 @@ def load_library(path: str) -> tuple:
         raise ValueError(f"The source library {source} lists no recordings.")
     short = [r.recording_id for r in recordings if sf.info(r.path).duration < MIN_RECORDING_S]
     if short:
-        raise ValueError(f"{len(short)} recordings of {source} last less than {MIN_RECORDING_S} s (too little sound to "
-                         f"describe), e.g. {short[:3]}; remove them from the library.")
+        raise ValueError(f"{len(short)} recordings of {source} last less than {MIN_RECORDING_S} s (too little sound "
+                         f"to describe), e.g. {short[:3]}; remove them from the library.")
     ids = [r.recording_id for r in recordings]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{source} lists some files twice, e.g. {sorted({i for i in ids if ids.count(i) > 1})[:3]}.")
