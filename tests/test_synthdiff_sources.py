@@ -15,7 +15,8 @@ from training.synthdiff.__main__ import main as synth_main
 from training.synthdiff.realworld import add_clicks, add_hum, codec_round_trip, eq_tilt, pitch_shift, time_shift
 from training.synthdiff.realworld_pairs import IDENTITY_KINDS, REALWORLD_EDITS
 from training.synthdiff.source_pairs import SOURCE_EDITS
-from training.synthdiff.sources import load_library, normalise_label, split_recordings
+from training.synthdiff.source_scene import SourcePalette
+from training.synthdiff.sources import Recording, load_library, normalise_label, split_recordings
 
 SR, SECONDS = 16000, 3.0
 PROPERTY_KEYS = ("background", "events", "labels", "rms", "loudness_db", "peak", "reverb", "timbre", "snr_db", "noisy",
@@ -176,6 +177,8 @@ def test_gain_changes_only_level_facts_and_level_matched_pairs_match_levels(corp
         clip1, clip2 = record["clip1"], record["clip2"]
         assert {k: v for k, v in clip1.items() if k not in level_keys} == \
                {k: v for k, v in clip2.items() if k not in level_keys}
+        edited = record["edit"]["edited_audio"]  # the level change is heard: not flattened by the peak limiter
+        assert record["louder"] == (edited if record["edit"]["gain_db"] > 0 else 3 - edited)
     matched = [r for r in records["train"] if r["pair_type"] == "edited" and r["edit"]["kind"] == "level_matched"]
     assert matched
     for record in matched:
@@ -232,3 +235,13 @@ def test_realworld_edits_change_the_signal_as_their_facts_say():
         decoded = codec_round_trip(tone, sr, codec, 0.9)
         assert len(decoded) == len(tone) and np.corrcoef(decoded, tone)[0, 1] > 0.99 and not np.array_equal(decoded,
                                                                                                            tone)
+
+
+def test_classes_with_more_recordings_are_heard_more_often_but_not_in_proportion():
+    recordings = [Recording(f"speech/{k}.wav", "", "speech", "speech") for k in range(16)]
+    recordings.append(Recording("gong.wav", "", "gong", "gong"))
+    palette = SourcePalette(recordings)
+    rng = np.random.default_rng(0)
+    picks = [palette.pick_class(rng) for _ in range(2000)]
+    assert 0.75 < picks.count("speech") / len(picks) < 0.85  # sqrt(16) : sqrt(1) = 4 : 1, not 16 : 1
+    assert {palette.pick_class(rng, exclude=["speech"]) for _ in range(20)} == {"gong"}

@@ -38,8 +38,7 @@ def _edit(rng: np.random.Generator, edit: str, palette) -> tuple:
     if edit in ("event_added", "event_removed"):
         base = palette.sample_clip(rng, num_events=int(rng.integers(0, 3)))
         free = [o for o in ONSETS if o not in {e.onset for e in base.events}]
-        new = palette.sample_event(rng, str(rng.choice([c for c in palette.class_names if c not in base.labels()])),
-                                   str(rng.choice(free)))
+        new = palette.sample_event(rng, palette.pick_class(rng, exclude=base.labels()), str(rng.choice(free)))
         edited = base.replace(events=base.events + [new])
         # "Added" puts the richer clip second, "removed" first; the facts always say which clip has the event.
         return base, edited, {"class": new.name}, edit == "event_added"
@@ -66,8 +65,7 @@ def _edit(rng: np.random.Generator, edit: str, palette) -> tuple:
     elif edit == "event_replaced":
         k = int(rng.integers(0, len(base.events)))
         old = base.events[k]
-        new = palette.sample_event(rng, str(rng.choice([c for c in palette.class_names if c not in base.labels()])),
-                                   old.onset)
+        new = palette.sample_event(rng, palette.pick_class(rng, exclude=base.labels()), old.onset)
         new.onset_frac = old.onset_frac
         edited = base.replace(events=base.events[:k] + [new] + base.events[k + 1:])
         details = {"class_before": old.name, "class_after": new.name}

@@ -101,6 +101,10 @@ class SynthPalette:
 
     class_names = CLASS_NAMES
 
+    def pick_class(self, rng: np.random.Generator, exclude=()) -> str:
+        """One sound class not in `exclude` (uniformly)."""
+        return str(rng.choice([c for c in self.class_names if c not in exclude]))
+
     def sample_clip(self, rng: np.random.Generator, num_events: int = None, exclude: tuple = ()) -> ClipSpec:
         return sample_clip(rng, num_events, exclude)
 

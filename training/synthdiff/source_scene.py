@@ -13,9 +13,12 @@ from .scene import EventSpec, SynthPalette, _seed, sample_clip
 from .sources import recording_audio
 
 EXCERPT_S = (1.5, 5.0)  # length of a recording excerpt placed in a scene
-EXCERPT_LEVEL_DB = (-24.0, -12.0)
+# An excerpt's level is its peak (dBFS before the clip's gain): recordings have crest factors of 10-25 dB, so an RMS
+# level would drive the loud ones into the peak limiter, and a gain edit of a limited clip changes nothing.
+EXCERPT_PEAK_DB = (-21.0, -12.0)
 SILENT_BACKGROUND_SHARE = 0.6  # real recordings are mostly heard without a synthesised backdrop
 SILENCE_DB = (-62.0, -56.0)
+BACKDROP_OFFSET_DB = -10.0  # other backdrops sit lower than under synthesised events, which have no crest to speak of
 FADE_S = 0.01
 MAX_RECORDINGS_PER_CLIP = 2
 
@@ -33,7 +36,7 @@ class RecordingEventSpec(EventSpec):
     package: str = ""
 
     def synthesize(self, length: int, sample_rate: int) -> np.ndarray:
-        """`length` samples of the recording from `offset_s`, at unit RMS, with 10 ms fades (zeros past its end)."""
+        """`length` samples of the recording from `offset_s`, at unit peak, with 10 ms fades (zeros past its end)."""
         audio = recording_audio(self.path, sample_rate)
         start = int(self.offset_s * sample_rate)
         out = np.zeros(length, dtype=np.float32)
@@ -44,8 +47,7 @@ class RecordingEventSpec(EventSpec):
             ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
             out[:fade] *= ramp
             out[len(piece) - fade:len(piece)] *= ramp[::-1]
-        rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
-        return out / np.float32(max(rms, 1e-4))
+        return out / np.float32(max(float(np.max(np.abs(out))), 1e-4))
 
     def extra_facts(self) -> dict:
         return {"recording_id": self.recording_id, "source_label": self.label, "generic": self.generic,
@@ -70,6 +72,18 @@ class SourcePalette(SynthPalette):
         for recording in recordings:
             self.by_class.setdefault(recording.sound_class, []).append(recording)
         self.class_names = tuple(sorted(self.by_class))
+        # Square-root sampling: a class with many recordings (speech) is heard more often than one with a few, but
+        # not in proportion, so the rare labels are still learnt.
+        self.weights = {c: float(np.sqrt(len(self.by_class[c]))) for c in self.class_names}
+
+    def _probabilities(self, classes) -> np.ndarray:
+        weights = np.array([self.weights[c] for c in classes])
+        return weights / weights.sum()
+
+    def pick_class(self, rng: np.random.Generator, exclude=()) -> str:
+        """One sound class not in `exclude`, by square-root sampling."""
+        available = [c for c in self.class_names if c not in exclude]
+        return str(rng.choice(available, p=self._probabilities(available)))
 
     def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> RecordingEventSpec:
         choices = self.by_class[name]
@@ -79,7 +93,7 @@ class SourcePalette(SynthPalette):
         return RecordingEventSpec(
             name=name, onset=onset, onset_frac=float(rng.uniform(*ONSET_WINDOWS[onset])),
             duration_s=round(duration, 3),
-            level_db=round(float(rng.uniform(*EXCERPT_LEVEL_DB)), 2), register="mid", repetitions=1, seed=_seed(rng),
+            level_db=round(float(rng.uniform(*EXCERPT_PEAK_DB)), 2), register="mid", repetitions=1, seed=_seed(rng),
             recording_id=recording.recording_id, path=recording.path,
             offset_s=round(float(rng.uniform(0.0, length - duration)), 3), label=recording.label,
             generic=recording.generic, license=recording.license, package=recording.package)
@@ -88,9 +102,12 @@ class SourcePalette(SynthPalette):
         spec = sample_clip(rng, num_events=0)  # backdrop and global properties as for synthesised scenes
         if rng.random() < SILENT_BACKGROUND_SHARE:
             spec = spec.replace(background="silence", background_db=round(float(rng.uniform(*SILENCE_DB)), 2))
+        elif spec.background != "silence":
+            spec = spec.replace(background_db=round(spec.background_db + BACKDROP_OFFSET_DB, 2))
         available = [c for c in self.class_names if c not in exclude]
         wanted = int(rng.integers(1, 3)) if num_events is None else num_events
-        classes = rng.choice(available, size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(available)), replace=False)
+        classes = rng.choice(available, size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(available)), replace=False,
+                             p=self._probabilities(available))
         onsets = rng.choice(ONSETS, size=len(classes), replace=False)
         return spec.replace(events=[self.sample_event(rng, str(c), str(o)) for c, o in zip(classes, onsets)],
                             realworld=realworld_settings())
