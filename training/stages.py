@@ -36,7 +36,7 @@ from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
                          split_file)
 from .tagger import AdiffAudioTagger
-from .towers import build_adiff, build_processor, load_audio_encoder, load_tokenizer
+from .towers import build_adiff, build_processor, load_audio_encoder, load_feature_extractor, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +131,19 @@ class TaggerStage(Stage):
             return names
         return None
 
+    def front_end(self) -> AdiffFeatureExtractor:
+        """The log-mel front end: `AdiffFeatureExtractor(**data.feature_extractor)` (e.g. `{floor_db: -60}`), saved
+        with the encoder so that stages 2-3 and the shipped processor use the same."""
+        settings = self.recipe.data.get("feature_extractor") or {}
+        if not isinstance(settings, dict):
+            raise ValueError(f"data.feature_extractor must be a mapping of AdiffFeatureExtractor settings (e.g. "
+                             f"{{floor_db: -60}}), got {settings!r}.")
+        return AdiffFeatureExtractor(**settings)
+
     def build_model(self):
         if self.pretrained_only:
             return load_audio_encoder(self.recipe.init["pretrained"])
-        self.feature_extractor = AdiffFeatureExtractor()
+        self.feature_extractor = self.front_end()
         corpus = _corpus(self.recipe)
         audio = dict(self.recipe.model.get("audio_config", {}))
         audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
@@ -184,6 +193,8 @@ class TaggerStage(Stage):
 
     def save_final(self, model, folder, accelerator):
         model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
+        if accelerator.is_main_process and not self.pretrained_only:
+            self.feature_extractor.save_pretrained(folder)  # read back by towers.load_feature_extractor in stage 2
 
 
 class LanguageModelStage(Stage):
@@ -285,7 +296,8 @@ class AdiffStage(Stage):
             resolve_prompt_length(settings, self.tokenizer)
             model = build_adiff(self.tokenizer, settings, init["audio_encoder"], init["language_model"])
             self.processor = build_processor(self.tokenizer, model.config,
-                                             self.recipe.data.get("max_answer_length", 256))
+                                             self.recipe.data.get("max_answer_length", 256),
+                                             load_feature_extractor(init["audio_encoder"]))
         groups = self.trainable_groups()
         self.frozen = set_trainable(model, groups)
         if self.fact_loss_weight:
