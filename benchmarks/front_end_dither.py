@@ -31,7 +31,7 @@ sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve(
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-FULL_SCALE = 32767.0  # 16-bit PCM
+from training.evaluation.variants import quantise_16bit, tpdf_dither  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,18 +63,6 @@ def generated_clips(rate: int) -> dict:
             "pink_noise_-40dBFS": pink}
 
 
-def quantise(audio: np.ndarray) -> np.ndarray:
-    """Onto the 16-bit grid, as float32."""
-    return (np.round(np.clip(audio, -1.0, 1.0) * FULL_SCALE) / FULL_SCALE).astype(np.float32)
-
-
-def dithered(audio: np.ndarray, lsb: float, seed: int) -> np.ndarray:
-    """`audio` + TPDF noise of `lsb` LSB peak (sum of two uniform variables), re-quantised to 16 bits."""
-    rng = np.random.default_rng(seed)
-    noise = (rng.uniform(-0.5, 0.5, audio.shape) + rng.uniform(-0.5, 0.5, audio.shape)) * lsb / FULL_SCALE
-    return quantise(audio + noise)
-
-
 def load_clips(extra: list, rate: int) -> dict:
     from processing_adiff import load_audio
 
@@ -86,7 +74,7 @@ def load_clips(extra: list, rate: int) -> dict:
             audio = resample(audio, source_rate, rate)
         clips[path.stem] = audio
     clips.update(generated_clips(rate))
-    return {name: quantise(audio) for name, audio in clips.items()}
+    return {name: quantise_16bit(audio) for name, audio in clips.items()}
 
 
 def embedding_change(model, a: torch.Tensor, b: torch.Tensor) -> float:
@@ -110,8 +98,8 @@ def measure(args) -> dict:
         model = AdiffForConditionalGeneration.from_pretrained(args.model).eval()
     results = {"clips": list(clips), "model": None if model is None else args.model, "rows": []}
     for lsb in args.lsb:
-        first = [dithered(a, lsb, args.seed + 2 * i) for i, a in enumerate(clips.values())]
-        second = [dithered(a, lsb, args.seed + 2 * i + 1) for i, a in enumerate(clips.values())]
+        first = [tpdf_dither(a, lsb, args.seed + 2 * i) for i, a in enumerate(clips.values())]
+        second = [tpdf_dither(a, lsb, args.seed + 2 * i + 1) for i, a in enumerate(clips.values())]
         for name, extractor in front_ends.items():
             a = extractor(first, sampling_rate=rate)["input_features"]  # (clips, frames, mels)
             b = extractor(second, sampling_rate=rate)["input_features"]

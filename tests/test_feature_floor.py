@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.front_end_dither import dithered, main as dither_benchmark, quantise
+from benchmarks.front_end_dither import main as dither_benchmark
 from processing_adiff import AdiffFeatureExtractor
+from training.evaluation.variants import quantise_16bit, tpdf_dither
 from training.towers import load_feature_extractor
 
 SR = 32000
@@ -17,7 +18,7 @@ SECONDS = 2.0
 def quiet_tone_with_gaps(amplitude=0.03) -> np.ndarray:
     """A 440 Hz tone, on for 0.5 s and digitally silent for 0.5 s, on the 16-bit grid."""
     t = np.arange(int(SECONDS * SR)) / SR
-    return quantise(amplitude * (np.floor(t * 2) % 2 == 0) * np.sin(2 * np.pi * 440 * t))
+    return quantise_16bit(amplitude * (np.floor(t * 2) % 2 == 0) * np.sin(2 * np.pi * 440 * t))
 
 
 def log_mel(extractor, audio):
@@ -60,7 +61,7 @@ def test_both_floors_take_the_higher_one():
 
 def test_floor_removes_dither_sensitivity():
     audio = quiet_tone_with_gaps()
-    first, second = dithered(audio, 1.0, seed=1), dithered(audio, 1.0, seed=2)
+    first, second = tpdf_dither(audio, 1.0, seed=1), tpdf_dither(audio, 1.0, seed=2)
     official = AdiffFeatureExtractor(max_length_s=SECONDS)
     floored = AdiffFeatureExtractor(max_length_s=SECONDS, floor_db=-60)
     # with the official floor, the silent gaps hold only dither: two re-exports differ there by many dB
