@@ -52,6 +52,8 @@ def test_edit_accuracy_groups_by_any_edit_kind():
     assert scores["order_changed"].checkable == 0 and scores["order_changed"].accuracy is None
     plain = edit_accuracy([claims("Audio 2 has a beep.")], [pair("unrelated")])
     assert list(plain) == ["unrelated"]
+    matched = dict(REVERB, edit={"kind": "level_matched", "property": "reverb", "edited_audio": 1})
+    assert list(edit_accuracy([claims("Audio 1 is more reverberant.")], [matched])) == ["level_matched/reverb"]
 
 
 def test_loudness_direction_counts_right_wrong_and_unstated():

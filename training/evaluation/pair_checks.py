@@ -29,9 +29,12 @@ _SINGLE_VALUED = ("reverb", "timbre", "noisy", "clipped", "background")  # one v
 
 
 def edit_key(facts: dict) -> str:
-    """The group of a pair in the edit table: its `edit.kind`, or its `pair_type` when it has no edit."""
+    """The group of a pair in the edit table: its `edit.kind` (`kind/property` for an edit of another one, such as a
+    level-matched reverb edit), or its `pair_type` when it has no edit."""
     edit = facts.get("edit")
-    return edit["kind"] if isinstance(edit, dict) and edit.get("kind") else facts["pair_type"]
+    if not isinstance(edit, dict) or not edit.get("kind"):
+        return facts["pair_type"]
+    return f"{edit['kind']}/{edit['property']}" if isinstance(edit.get("property"), str) else edit["kind"]
 
 
 @dataclass
