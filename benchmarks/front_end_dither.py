@@ -31,6 +31,7 @@ sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve(
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from training.evaluation.variants import quantise_16bit, tpdf_dither  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--floor-db", type=float, default=-60.0, help="fixed floor to compare (default: -60 dB)")
     parser.add_argument("--top-db", type=float, default=60.0, help="peak-relative floor to compare (default: 60 dB)")
     parser.add_argument("--lsb", type=float, nargs="+", default=[1.0, 8.0], help="dither levels in LSB (default 1 8)")
-    parser.add_argument("--model", default=str(REPO_ROOT / "adiff" / "default_model"),
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
                         help="ADIFF model folder whose encoder embeds the clips ('none' to skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")

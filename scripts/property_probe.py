@@ -20,14 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from processing_adiff import load_audio  # noqa: E402
 from training.clip_properties import (CLIP_PROPERTIES, ClipPropertyHead, property_scores,  # noqa: E402
                                       property_targets, read_clip_facts, select_properties)
 from training.stage_data import split_file  # noqa: E402
 from training.towers import load_feature_extractor  # noqa: E402
-
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "adiff" / "default_model"
-
 
 def load_encoder(source: str) -> tuple:
     """`(ClapAudioModel, AdiffFeatureExtractor)` of an ADIFF model folder / Hub id or a stage-1a encoder folder."""
@@ -118,7 +116,7 @@ def probe(model: str, corpus: Path, train_split: str, test_split: str, propertie
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", type=Path, help="a corpus folder with <split>_facts.jsonl files")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL),
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR),
                         help="ADIFF model folder or Hub id (default: the shipped model), or a stage-1a encoder folder")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--test-split", default="test")

@@ -102,6 +102,9 @@ def test_report_has_issue_19_checks(report, model_dir, corpus):
         assert checks["loudness_direction"]["min_db"] == 6.0
     assert report.tier_agreement["all"]["total"] == PAIRS and set(report.tier_agreement) == {"1-2", "all"}
     assert sum("identity_reencode_prediction" in p for p in report.predictions) == 4
+    swap = report.behaviour["all"]["swap_consistency"]
+    assert swap["verbatim"] == sum(p["swap_prediction"] == p["prediction"] for p in report.predictions
+                                   if "swap_prediction" in p)
     markdown = report.to_markdown()
     for heading in ("### Edit accuracy by kind", "### Loudness direction and hallucinated sources", "| 1-2 |",
                     "identity_dither", "| tier agreement |"):

@@ -217,7 +217,9 @@ class EvaluationReport:
             cells = []
             for name in names:
                 c = checks.get(name)
-                cells.append("-" if c is None else f"{_fmt(c['score'])} (n={c['total']}, vacuous={c['vacuous']})")
+                verbatim = f", same text={c['verbatim']}" if c is not None and "verbatim" in c else ""
+                cells.append("-" if c is None else f"{_fmt(c['score'])} (n={c['total']}, vacuous={c['vacuous']}"
+                             f"{verbatim})")
             lines.append(f"| {tier} | " + " | ".join(cells) + " |")
         return lines + [""]
 
