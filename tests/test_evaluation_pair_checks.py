@@ -79,6 +79,11 @@ def test_hallucinated_sources_are_names_neither_clip_holds():
     assert (score.texts, score.texts_hallucinating) == (4, 2)
     assert score.rate == 0.5 and score.hallucinated_claims == 2
     assert score.examples[0] == {"index": 2, "absent": ["has_event(audio 1, siren)"]}
+    # real-source labels holding a catalogue word: "alarm clock" and "steel drums" are read as alarm and drum
+    source = pair("unrelated", clip1=clip(["alarm_clock"]), clip2=clip(["steel_drums"]))
+    texts = ["Audio 1 has an alarm clock ringing and Audio 2 has steel drums.", "Audio 2 has a siren."]
+    assert hallucination_rate([claims(t) for t in texts], [source] * 2).examples == [
+        {"index": 1, "absent": ["has_event(audio 2, siren)"]}]
 
 
 def test_contradictions_between_tiers():
