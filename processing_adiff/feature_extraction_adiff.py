@@ -129,8 +129,9 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         official = 10.0 * math.log10(POWER_FLOOR)
         if floor_db is not None and (isinstance(floor_db, bool) or not isinstance(floor_db, (int, float))
                                      or not official < floor_db <= 0.0):
-            raise ValueError(f"floor_db must be a number in ({official:g}, 0] dB or None (the official {official:g} dB "
-                             f"floor), got {floor_db!r}. E.g. floor_db=-60 ignores what lies 60 dB below full scale.")
+            raise ValueError(f"floor_db must be a number in ({official:g}, 0] dB or None (the official "
+                             f"{official:g} dB floor), got {floor_db!r}. E.g. floor_db=-60 ignores what lies 60 dB "
+                             "below full scale.")
         if top_db is not None and (isinstance(top_db, bool) or not isinstance(top_db, (int, float))
                                    or not 0.0 < top_db < math.inf):
             raise ValueError(f"top_db must be a finite number > 0 (dB below the clip's loudest mel cell) or None, got "

@@ -98,7 +98,8 @@ def test_contradictions_between_tiers():
 
 
 def test_tier_agreement_per_tier_pair_and_overall():
-    claims_by_pair = [{1: claims("Audio 1 is louder."), 2: claims("Audio 1 is louder."), 3: claims("Audio 2 is louder.")},
+    claims_by_pair = [{1: claims("Audio 1 is louder."), 2: claims("Audio 1 is louder."),
+                       3: claims("Audio 2 is louder.")},
                       {1: claims("Audio 2 has a beep."), 3: claims("Audio 2 has a beep.")},
                       {2: claims("Audio 1 is louder.")}]  # one tier only: nothing to agree with
     texts_by_pair = [{t: str(t) for t in c} for c in claims_by_pair]

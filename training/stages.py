@@ -175,7 +175,8 @@ class TaggerStage(Stage):
         """`ClipTaggingData` arguments for the property targets of `split` (its `<split>_facts.jsonl`)."""
         if not self.properties:
             return {}
-        return {"properties": self.properties, "clip_facts": read_clip_facts(split_file(corpus, split, "_facts.jsonl"))}
+        return {"properties": self.properties,
+                "clip_facts": read_clip_facts(split_file(corpus, split, "_facts.jsonl"))}
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")

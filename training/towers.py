@@ -93,4 +93,5 @@ def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256
                           prompt_length=config.prompt_length, max_answer_length=max_answer_length)
 
 
-__all__ = ["load_tokenizer", "load_audio_encoder", "load_feature_extractor", "load_language_model", "build_adiff", "build_processor"]
+__all__ = ["load_tokenizer", "load_audio_encoder", "load_feature_extractor", "load_language_model", "build_adiff",
+           "build_processor"]

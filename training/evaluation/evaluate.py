@@ -310,7 +310,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate_model(args.model, args.dataset, split=args.split, audio_root=args.audio_root,
                             batch_size=args.batch_size, preset=args.preset, tiers=tuple(args.tiers),
-                            max_pairs=args.max_pairs, behaviour_checks=False if args.no_behaviour else (args.behaviour or True),
+                            max_pairs=args.max_pairs,
+                            behaviour_checks=False if args.no_behaviour else (args.behaviour or True),
                             behaviour_max_pairs=args.behaviour_max_pairs, gain_db=args.gain_db,
                             loudness_gap_db=args.loudness_gap_db,
                             metrics=tuple(args.metrics), max_new_tokens=args.max_new_tokens, seed=args.seed,

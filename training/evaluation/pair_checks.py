@@ -269,8 +269,10 @@ def pair_checks(claims: list, facts: list, tiers: list, pairs: list, texts: list
     for key, rows in groups.items():
         row_claims, row_facts = [claims[i] for i in rows], [facts[i] for i in rows]
         edited = [i for i, f in enumerate(row_facts) if f["pair_type"] == "edited"]
-        overall = edit_accuracy([row_claims[i] for i in edited], [row_facts[i] for i in edited], key=lambda f: "edited")
-        by_tier[key] = {"edits": {kind: score.as_dict() for kind, score in edit_accuracy(row_claims, row_facts).items()},
+        overall = edit_accuracy([row_claims[i] for i in edited], [row_facts[i] for i in edited],
+                                key=lambda f: "edited")
+        by_kind = edit_accuracy(row_claims, row_facts)
+        by_tier[key] = {"edits": {kind: score.as_dict() for kind, score in by_kind.items()},
                         "edited_pairs": overall.get("edited", EditScore()).as_dict(),
                         "loudness_direction": loudness_direction(row_claims, row_facts, min_db).as_dict(),
                         "hallucination": hallucination_rate(row_claims, row_facts).as_dict()}

@@ -189,9 +189,9 @@ class EvaluationReport:
                 s = checks["edited_pairs"] if kind == "edited_pairs" else checks["edits"].get(kind)
                 cells.append("-" if s is None else f"{_fmt(s['accuracy'])} ({s['correct']}/{s['checkable']})")
             lines.append(f"| {'all edited pairs' if kind == 'edited_pairs' else kind} | " + " | ".join(cells) + " |")
-        return lines + ["", "Groups: `edit.kind`, or the pair type for pairs without an edit. Correct: the text states "
-                        "a difference the facts hold (for identical pairs: that they are the same) and contradicts "
-                        "none; pairs with nothing the claims can state are left out.", ""]
+        return lines + ["", "Groups: `edit.kind`, or the pair type for pairs without an edit. Correct: the text "
+                        "states a difference the facts hold (for identical pairs: that they are the same) and "
+                        "contradicts none; pairs with nothing the claims can state are left out.", ""]
 
     def _pair_checks_table(self) -> list:
         gap = next(iter(self.pair_checks.values()))["loudness_direction"]["min_db"]
@@ -206,8 +206,8 @@ class EvaluationReport:
         lines += ["", "| tiers | agree (pairs) |", "|---|---|"]
         for tiers, score in (self.tier_agreement or {}).items():
             lines.append(f"| {tiers} | {_fmt(score['score'])} ({score['passed']}/{score['total']}) |")
-        return lines + ["", "Tiers agree when the claims of one pair's texts at those tiers never contradict each other.",
-                        ""]
+        return lines + ["", "Tiers agree when the claims of one pair's texts at those tiers never contradict each "
+                        "other.", ""]
 
     def _behaviour_table(self) -> list:
         names = list(dict.fromkeys(name for checks in self.behaviour.values() for name in checks))

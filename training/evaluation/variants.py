@@ -1,4 +1,5 @@
-"""Inaudible changes of a clip for the evaluator's invariance checks: what a user's re-export of the same recording does.
+"""Inaudible changes of a clip for the evaluator's invariance checks, as a user's re-export of the same recording
+makes them.
 
 - `"dither"`: TPDF dither of 1 LSB (16-bit) added and the result put back on the 16-bit grid (what SoX does when it
   writes 16-bit audio);
