@@ -119,6 +119,15 @@ def test_report_has_issue_19_checks(report, model_dir, corpus):
     assert set(only_swap.behaviour["1"]) == {"swap_consistency"} and only_swap.counts["explanations_generated"] == 2
 
 
+def test_command_line_selects_checks_and_the_loudness_gap():
+    from training.evaluation.evaluate import build_parser
+
+    args = build_parser().parse_args(["m", "d", "--behaviour", "swap", "dither", "--loudness-gap-db", "10"])
+    assert args.behaviour == ["swap", "dither"] and args.loudness_gap_db == 10.0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["m", "d", "--behaviour", "mirror"])
+
+
 def test_two_processes_give_the_one_process_report(report, model_dir, corpus, tmp_path):
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
     if accelerate is None:
