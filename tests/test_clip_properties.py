@@ -37,6 +37,12 @@ def test_targets_come_from_the_clip_facts_and_unknown_ones_are_masked():
     assert values[0, column["speed"]] == pytest.approx(1.0) and values[0, column["noise"]] == 1
     assert not known[0, column["tilt"]] and not known[0, column["pitch"]]  # SynthDiff clips have no tilt or pitch
     assert known[1, column["tilt"]] and values[1, column["tilt"]] == pytest.approx(-0.5)
+    # a real-source clip (s19src's facts): null hum / codec and 0 clicks mean "none", not "unknown"
+    source = {**SYNTH_CLIP, "eq_tilt_db_per_octave": 0.0, "pitch_semitones": 2.0, "hum_hz": None, "clicks": 0,
+              "codec": "mp3"}
+    values, known = property_targets([source, {**source, "hum_hz": 50, "clicks": 4, "codec": None}])
+    assert known.all()
+    assert values[:, [column["hum"], column["clicks"], column["codec"]]].tolist() == [[0, 0, 1], [1, 1, 0]]
     with pytest.raises(ValueError, match=r"Clip fact reverb='cave' is not one of \('dry', 'room', 'hall'\)"):
         property_targets([{**SYNTH_CLIP, "reverb": "cave"}])
     assert [p.name for p in select_properties(["speed", "level"])] == ["level", "speed"]
@@ -54,7 +60,7 @@ def test_property_loss_is_masked_and_scores_measure_the_head():
     assert torch.equal(head.loss(outputs, changed, known), loss)
     nothing = head.loss(outputs, values, torch.zeros_like(known))
     assert nothing.item() == 0.0 and nothing.requires_grad
-    with pytest.raises(ValueError, match=r"property targets must have shape \(batch, 8\)"):
+    with pytest.raises(ValueError, match=rf"property targets must have shape \(batch, {len(CLIP_PROPERTIES)}\)"):
         head.loss(outputs, values[:, :3], known[:, :3])
 
     properties = select_properties(["reverb", "level"])

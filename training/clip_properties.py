@@ -1,7 +1,7 @@
 """What explanations talk about besides sound events, as per-clip targets for the audio encoder (issue 19): level,
 reverberation, timbre (filtering), speed, noise, distortion, and -- where a real-source corpus records them -- spectral
-tilt and pitch shift. Their values are known exactly for every generated or edited clip: the `clip1` / `clip2` dicts
-of a corpus's `<split>_facts.jsonl`.
+tilt, pitch shift, mains hum, clicks and a lossy codec. Their values are known exactly for every generated or edited
+clip: the `clip1` / `clip2` dicts of a corpus's `<split>_facts.jsonl`.
 
 - `CLIP_PROPERTIES`: each property's fact key and kind (a regression on a standardised value, one of a few classes,
   or yes / no). A clip whose facts lack a property's key (SynthDiff clips have no `eq_tilt_db_per_octave`) has that
@@ -33,6 +33,8 @@ class ClipProperty:
             `"binary"` (a boolean fact).
         classes (`tuple[str]`): the values of a `"classes"` property.
         centre, spread (`float`): the standardisation of a `"regression"` property.
+        none_means_no (`bool`): for a `"binary"` property, a fact present with value `None` means "no" (a clip
+            without hum has `hum_hz: null`) instead of "unknown".
     """
 
     name: str
@@ -41,6 +43,7 @@ class ClipProperty:
     classes: tuple = ()
     centre: float = 0.0
     spread: float = 1.0
+    none_means_no: bool = False
 
     @property
     def width(self) -> int:
@@ -51,7 +54,7 @@ class ClipProperty:
         """The target of a clip facts dict, `None` when the facts do not hold the property."""
         value = clip.get(self.fact)
         if value is None:
-            return None
+            return 0.0 if self.none_means_no and self.fact in clip else None
         if self.kind == "classes":
             if value not in self.classes:
                 raise ValueError(f"Clip fact {self.fact}={value!r} is not one of {self.classes}.")
@@ -68,8 +71,12 @@ CLIP_PROPERTIES = (
     ClipProperty("speed", "speed", "regression", centre=1.0, spread=0.15),
     ClipProperty("noise", "noisy", "binary"),
     ClipProperty("distortion", "clipped", "binary"),
-    ClipProperty("tilt", "eq_tilt_db_per_octave", "regression", spread=6.0),  # real-source corpora only
-    ClipProperty("pitch", "pitch_semitones", "regression", spread=3.0),  # real-source corpora only
+    # real-source corpora only (s19src's clip facts; 0 / null = not applied):
+    ClipProperty("tilt", "eq_tilt_db_per_octave", "regression", spread=6.0),
+    ClipProperty("pitch", "pitch_semitones", "regression", spread=3.0),
+    ClipProperty("hum", "hum_hz", "binary", none_means_no=True),
+    ClipProperty("clicks", "clicks", "binary"),
+    ClipProperty("codec", "codec", "binary", none_means_no=True),
 )
 PROPERTY_NAMES = tuple(p.name for p in CLIP_PROPERTIES)
 
