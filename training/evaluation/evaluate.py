@@ -109,6 +109,7 @@ def _behaviour(positions: list, texts: list, claims: list, variants: dict) -> di
         if not checked:
             continue
         other = [requested[p] for p in checked]
+        extra = {}
         if kind.startswith("identity"):  # (A, A'): the texts must call the clips the same
             score = identity_check([claims[i] for i in other], [texts[i] for i in other])
             score.name = _CHECK_OF_KIND[kind]
@@ -116,14 +117,12 @@ def _behaviour(positions: list, texts: list, claims: list, variants: dict) -> di
             score = swap_consistency([claims[p] for p in checked], [claims[i] for i in other],
                                      [texts[p] for p in checked], [texts[i] for i in other])
             # (B, A) explained word for word as (A, B): a model deaf to the order (issue 19 counted 29 of 99)
-            verbatim = sum(texts[p] == texts[i] for p, i in zip(checked, other))
+            extra["verbatim"] = sum(texts[p] == texts[i] for p, i in zip(checked, other))
         else:  # gain, dither: the same claims as the row's own text
             score = gain_robustness([claims[p] for p in checked], [claims[i] for i in other],
                                     [texts[p] for p in checked], [texts[i] for i in other])
             score.name = _CHECK_OF_KIND[kind]
-        out[_CHECK_OF_KIND[kind]] = score.as_dict()
-        if kind == "swap":
-            out["swap_consistency"]["verbatim"] = verbatim
+        out[_CHECK_OF_KIND[kind]] = {**score.as_dict(), **extra}
     return out
 
 
