@@ -121,6 +121,9 @@ def test_tagger_recipe_trains_properties_and_saves_its_front_end(synth_corpus, t
     with pytest.raises(ValueError, match="model.property_loss_weight must be a number >= 0"):
         train(recipe_from_dict(stage_recipe("tagger", tmp_path / "bad", synth_corpus,
                                             model={**model, "property_loss_weight": "yes"})))
+    with pytest.raises(ValueError, match=r"data.properties \['level', 'reverb', 'noise'\] are only trained with"):
+        train(recipe_from_dict(stage_recipe("tagger", tmp_path / "bad3", synth_corpus,
+                                            model={**model, "property_loss_weight": 0}, data=data)))
     with pytest.raises(ValueError, match="data.feature_extractor must be a mapping"):
         train(recipe_from_dict(stage_recipe("tagger", tmp_path / "bad2", synth_corpus,
                                             data={**data, "feature_extractor": -60})))

@@ -169,6 +169,9 @@ class TaggerStage(Stage):
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             raise ValueError(f"model.property_loss_weight must be a number >= 0 (0: no property targets), got "
                              f"{weight!r}.")
+        if weight == 0 and self.recipe.data.get("properties"):
+            raise ValueError(f"data.properties {self.recipe.data['properties']} are only trained with "
+                             "model.property_loss_weight > 0 (e.g. 1.0); set it, or remove data.properties.")
         return select_properties(self.recipe.data.get("properties")) if weight > 0 else ()
 
     def property_options(self, corpus: Path, split: str) -> dict:
