@@ -27,7 +27,8 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
     r"""
     Turns waveforms into the log-mel spectrograms of the official ADIFF / HTSAT front end (torchlibrosa): periodic
     Hann STFT (`n_fft` samples, centred, reflect padding), power spectrum, Slaney mel filter bank (librosa's default),
-    `10 * log10(max(x, 1e-10))` with no top-dB clip. Every clip becomes exactly `max_length_s` seconds:
+    `10 * log10(max(x, 1e-10))` with no top-dB clip (the default; `floor_db` / `top_db` raise the floor for new
+    models, see below). Every clip becomes exactly `max_length_s` seconds:
 
     - **Shorter clips** are tiled (repeated end to end, then cut), like the official loader; a clip of exactly
       `max_length_s` passes unchanged. Any clip of at least one sample works (a clip too short to give one sample
@@ -46,6 +47,13 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
       finite input gives finite features (silence sits at the -100 dB floor). Each clip is transformed on its own, so
       its features never depend on the rest of the batch.
 
+    **Floor.** With the official -100 dB floor, bands that hold only the quantisation noise of 16-bit audio (or
+    dither, about -87 dB for 1 LSB) carry full weight: re-dithering a clip changes those cells by 10-30 dB. For new
+    models `floor_db` (a fixed floor) and `top_db` (a floor that many dB below the clip's loudest mel cell, so it
+    follows the clip's level) raise every cell below the floor to it; with both, the higher floor wins. Both are
+    `None` by default (official parity: converted checkpoints and models trained without a floor need that).
+    `benchmarks/front_end_dither.py` measures the effect.
+
     A single clip is a 1-D array, or a 2-D `(channels, samples)` / `(samples, channels)` array whose smaller axis
     (at most 16 entries) holds the channels. A batch is a list of such clips (numpy arrays or torch tensors).
 
@@ -58,6 +66,9 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         f_max (`float`, defaults to 14000.0): highest mel filter edge (Hz).
         max_length_s (`float`, defaults to 10.0): clip length in seconds every input is tiled or cropped to.
         truncation (`str`, defaults to `"center"`): crop policy for longer clips: `"center"`, `"start"` or `"random"`.
+        floor_db (`float`, *optional*): fixed floor of the features in dB, in (-100, 0]; `None` keeps the official
+            -100 dB.
+        top_db (`float`, *optional*): floor at the clip's loudest mel cell minus `top_db` dB (> 0); `None` for none.
         padding_value (`float`, defaults to 0.0): unused (clips are tiled, not padded); kept for the base class.
 
     Example:
@@ -75,7 +86,7 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
 
     def __init__(self, feature_size: int = 64, sampling_rate: int = 32000, n_fft: int = 1024, hop_length: int = 320,
                  f_min: float = 50.0, f_max: float = 14000.0, max_length_s: float = 10.0, truncation: str = "center",
-                 padding_value: float = 0.0, **kwargs):
+                 floor_db: float | None = None, top_db: float | None = None, padding_value: float = 0.0, **kwargs):
         kwargs.setdefault("return_attention_mask", False)
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         check_sampling_rate(sampling_rate, what="AdiffFeatureExtractor(sampling_rate=...)")
@@ -83,6 +94,9 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"Need 0 <= f_min < f_max <= sampling_rate / 2 = {sampling_rate / 2}, got f_min={f_min}, "
                              f"f_max={f_max}.")
         self._check_truncation(truncation)
+        self._check_floors(floor_db, top_db)
+        self.floor_db = None if floor_db is None else float(floor_db)
+        self.top_db = None if top_db is None else float(top_db)
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.f_min = f_min
@@ -109,6 +123,19 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         if truncation not in TRUNCATION_MODES:
             raise ValueError(f"truncation must be one of {TRUNCATION_MODES}, got {truncation!r}. Use 'center' or "
                              "'start' for reproducible inference and 'random' only for training augmentation.")
+
+    @staticmethod
+    def _check_floors(floor_db, top_db) -> None:
+        official = 10.0 * math.log10(POWER_FLOOR)
+        if floor_db is not None and (isinstance(floor_db, bool) or not isinstance(floor_db, (int, float))
+                                     or not official < floor_db <= 0.0):
+            raise ValueError(f"floor_db must be a number in ({official:g}, 0] dB or None (the official "
+                             f"{official:g} dB floor), got {floor_db!r}. E.g. floor_db=-60 ignores what lies 60 dB "
+                             "below full scale.")
+        if top_db is not None and (isinstance(top_db, bool) or not isinstance(top_db, (int, float))
+                                   or not 0.0 < top_db < math.inf):
+            raise ValueError(f"top_db must be a finite number > 0 (dB below the clip's loudest mel cell) or None, got "
+                             f"{top_db!r}. E.g. top_db=80 as in librosa.power_to_db.")
 
     @staticmethod
     def _crop_start(length: int, window: int, truncation: str, generator: np.random.Generator | None) -> int:
@@ -212,9 +239,22 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         power = spectrum.real.square() + spectrum.imag.square()
         mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
         if gain == 1.0:
-            return 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+            return self._apply_floor(10.0 * torch.log10(mel.clamp(min=POWER_FLOOR)))
         # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
-        return (10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gain**2)) + 20.0 * math.log10(gain)).float()
+        return self._apply_floor(
+            (10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gain**2)) + 20.0 * math.log10(gain)).float())
+
+    def _apply_floor(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, frames, mels) dB -> the same with every cell below the clip's floor (`floor_db`, `top_db`) raised to it;
+        unchanged when both are None."""
+        if self.floor_db is None and self.top_db is None:
+            return features
+        floor = torch.full((features.shape[0], 1, 1), -math.inf, dtype=features.dtype)  # (N, 1, 1): one per clip
+        if self.floor_db is not None:
+            floor = floor.clamp(min=self.floor_db)
+        if self.top_db is not None:
+            floor = torch.maximum(floor, features.amax(dim=(1, 2), keepdim=True) - self.top_db)
+        return torch.maximum(features, floor)
 
 
 __all__ = ["AdiffFeatureExtractor"]

@@ -35,7 +35,7 @@ def report(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("synthdiff_test_subset")
     generate_corpus(corpus, splits={"test": PAIRS}, seed=0, caption_rows=0)
     return evaluate_model(DEFAULT_MODEL_DIR, corpus, split="test", tiers=(1,), batch_size=8, metrics=("cider",),
-                          progress=False)
+                          behaviour_checks=("swap", "identity"), progress=False)  # the checks FLOORS uses
 
 
 def test_subset_is_the_shipped_test_split(report):

@@ -19,7 +19,9 @@ from modeling_adiff import AdiffForConditionalGeneration
 from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
 from training.data import AudioFilesError, load_csv
 from training.evaluation import evaluate_model, load_eval_set, score_samples
+from training.evaluation.evaluate import BEHAVIOUR_KINDS
 from training.evaluation.generation import ExplainRequest, plan_batches
+from training.evaluation.pair_checks import edit_key
 from training.synthdiff import generate_corpus
 
 PAIRS = 3
@@ -63,7 +65,8 @@ def test_report_contents(report, tmp_path):
             assert sum(s[field] for s in report.events[tier].values()) == report.facts[tier]["events"][field]
         checks = report.behaviour[tier]
         assert {name: c["total"] for name, c in checks.items()} == {
-            "swap_consistency": 2, "identity": 2, "gain_robustness": 2}
+            "swap_consistency": 2, "identity": 2, "gain_robustness": 2, "identity_dither": 2, "identity_reencode": 2,
+            "dither_robustness": 2}
     assert report.behaviour["all"]["identity"]["total"] == 4
     predictions = report.predictions
     assert len(predictions) == 2 * PAIRS and len({p["prediction"] for p in predictions}) > 1
@@ -88,6 +91,41 @@ def test_report_contents(report, tmp_path):
     assert "predictions" not in json.loads(open(paths["json"]).read())
     assert len(open(paths["predictions"]).read().splitlines()) == 2 * PAIRS
     assert yaml.safe_load(open(paths["model_index"]))["model-index"][0]["results"][0]["metrics"]
+
+
+def test_report_has_issue_19_checks(report, model_dir, corpus):
+    assert set(report.pair_checks) == {"1", "2", "all"}
+    for checks in report.pair_checks.values():
+        kinds = {edit_key(row.facts) for row in load_eval_set(corpus, split="test", tiers=(1,)).rows}
+        assert set(checks["edits"]) == kinds
+        assert sum(s["pairs"] for s in checks["edits"].values()) == checks["hallucination"]["texts"]
+        assert checks["loudness_direction"]["min_db"] == 6.0
+    assert report.tier_agreement["all"]["total"] == PAIRS and set(report.tier_agreement) == {"1-2", "all"}
+    assert sum("identity_reencode_prediction" in p for p in report.predictions) == 4
+    swap = report.behaviour["all"]["swap_consistency"]
+    assert swap["verbatim"] == sum(p["swap_prediction"] == p["prediction"] for p in report.predictions
+                                   if "swap_prediction" in p)
+    markdown = report.to_markdown()
+    for heading in ("### Edit accuracy by kind", "### Loudness direction and hallucinated sources", "| 1-2 |",
+                    "identity_dither", "| tier agreement |"):
+        assert heading in markdown
+    assert report.settings["behaviour_checks"] == list(BEHAVIOUR_KINDS)
+    with pytest.raises(ValueError, match=r"Unknown behavioural check\(s\) \['mirror'\]"):
+        evaluate_model(model_dir, corpus, split="test", behaviour_checks=("swap", "mirror"))
+    with pytest.raises(ValueError, match="loudness_gap_db must be a number of dB > 0"):
+        evaluate_model(model_dir, corpus, split="test", loudness_gap_db=0)
+    only_swap = evaluate_model(model_dir, corpus, split="test", tiers=(1,), max_new_tokens=2, max_pairs=1,
+                               behaviour_checks=("swap",), metrics=("bleu",), progress=False)
+    assert set(only_swap.behaviour["1"]) == {"swap_consistency"} and only_swap.counts["explanations_generated"] == 2
+
+
+def test_command_line_selects_checks_and_the_loudness_gap():
+    from training.evaluation.evaluate import build_parser
+
+    args = build_parser().parse_args(["m", "d", "--behaviour", "swap", "dither", "--loudness-gap-db", "10"])
+    assert args.behaviour == ["swap", "dither"] and args.loudness_gap_db == 10.0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["m", "d", "--behaviour", "mirror"])
 
 
 def test_two_processes_give_the_one_process_report(report, model_dir, corpus, tmp_path):

@@ -22,6 +22,7 @@ import torch
 
 from processing_adiff import load_audio
 
+from .clip_properties import property_targets
 from .data import AdiffCollator, load_csv
 from .data.mirroring import mirror_row
 from .synthdiff.reversal import REVERSED_SUFFIX
@@ -63,11 +64,15 @@ class ClipTaggingData:
             whole clip (the background is part of every SynthDiff explanation).
         frame_steps (`int`, *optional*): time steps of the frame-level targets over `feature_extractor.max_length_s`
             (the tagger's `num_time_steps`); no frame targets when omitted or when the CSV has no `events` column.
+        properties (`tuple[ClipProperty]`, *optional*): also return `property_targets` / `property_known` (see
+            `training.clip_properties`) from `clip_facts`.
+        clip_facts (`dict`, *optional*): `{clip path: clip facts}` (`clip_properties.read_clip_facts` of the split's
+            `_facts.jsonl`); needed with `properties`, and must hold every clip.
     """
 
     def __init__(self, clips_csv: str | Path, feature_extractor, training: bool = True,
                  label_names: list[str] | None = None, background_labels: bool = False,
-                 frame_steps: int | None = None):
+                 frame_steps: int | None = None, properties: tuple | None = None, clip_facts: dict | None = None):
         clips_csv = Path(clips_csv)
         with open(clips_csv, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -98,6 +103,14 @@ class ClipTaggingData:
             raise ValueError(f"{clips_csv} has labels {unknown[:10]} that the training split does not; the tagger "
                              f"knows {len(self.label_names)} classes.")
         self.frame_steps = frame_steps if "events" in columns else None
+        self.properties = tuple(properties or ())
+        if self.properties:
+            missing = [item["filepath"] for item in self.items if item["filepath"] not in (clip_facts or {})]
+            if missing:
+                raise ValueError(f"{len(missing)} clips of {clips_csv} have no facts (first: {missing[0]}); property "
+                                 "targets need the split's <split>_facts.jsonl to describe every clip of its "
+                                 "_clips.csv (regenerate the corpus, or set model.property_loss_weight: 0).")
+            self.clip_facts = clip_facts
         self.feature_extractor = feature_extractor
         self.training = training
 
@@ -118,6 +131,9 @@ class ClipTaggingData:
         out = {"input_features": features, "labels": targets}
         if self.frame_steps:
             out["frame_labels"], out["frame_mask"] = self._frame_targets(batch, clips, rates, targets)
+        if self.properties:
+            out["property_targets"], out["property_known"] = property_targets(
+                [self.clip_facts[item["filepath"]] for item, _ in batch], self.properties)  # (B, properties) each
         return out
 
     def _frame_targets(self, batch, clips, rates, targets) -> tuple:

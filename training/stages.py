@@ -27,6 +27,7 @@ from modeling_adiff import AdiffForConditionalGeneration
 from modeling_adiff.event_head import tscam_time_steps
 from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffProcessor
 
+from .clip_properties import property_scores, read_clip_facts, select_properties
 from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
 from .evaluation import read_facts
@@ -36,7 +37,7 @@ from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
                          split_file)
 from .tagger import AdiffAudioTagger
-from .towers import build_adiff, build_processor, load_audio_encoder, load_tokenizer
+from .towers import build_adiff, build_processor, load_audio_encoder, load_feature_extractor, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,19 @@ class TaggerStage(Stage):
             return names
         return None
 
+    def front_end(self) -> AdiffFeatureExtractor:
+        """The log-mel front end: `AdiffFeatureExtractor(**data.feature_extractor)` (e.g. `{floor_db: -60}`), saved
+        with the encoder so that stages 2-3 and the shipped processor use the same."""
+        settings = self.recipe.data.get("feature_extractor") or {}
+        if not isinstance(settings, dict):
+            raise ValueError(f"data.feature_extractor must be a mapping of AdiffFeatureExtractor settings (e.g. "
+                             f"{{floor_db: -60}}), got {settings!r}.")
+        return AdiffFeatureExtractor(**settings)
+
     def build_model(self):
         if self.pretrained_only:
             return load_audio_encoder(self.recipe.init["pretrained"])
-        self.feature_extractor = AdiffFeatureExtractor()
+        self.feature_extractor = self.front_end()
         corpus = _corpus(self.recipe)
         audio = dict(self.recipe.model.get("audio_config", {}))
         audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
@@ -142,19 +152,43 @@ class TaggerStage(Stage):
         self.clip_options = {"background_labels": bool(self.recipe.data.get("background_labels", False)),
                              "frame_steps": tscam_time_steps(config)
                              if self.recipe.data.get("frame_labels", True) else None}
-        self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
-                                           self.feature_extractor, training=True, label_names=self.class_names(corpus),
-                                           **self.clip_options)
+        self.properties = self.clip_properties()
+        train_split = _split(self.recipe, "train_split", "train")
+        self.train_clips = ClipTaggingData(split_file(corpus, train_split, "_clips.csv"), self.feature_extractor,
+                                           training=True, label_names=self.class_names(corpus), **self.clip_options,
+                                           **self.property_options(corpus, train_split))
         return AdiffAudioTagger(config, self.train_clips.label_names,
-                                frame_positive_weight=self.recipe.model.get("frame_positive_weight", 1.0))
+                                frame_positive_weight=self.recipe.model.get("frame_positive_weight", 1.0),
+                                properties=self.properties,
+                                property_loss_weight=self.recipe.model.get("property_loss_weight", 0.0))
+
+    def clip_properties(self) -> tuple:
+        """The clip properties the encoder also learns (`training.clip_properties`): `data.properties` (default: all)
+        when `model.property_loss_weight` > 0, else none."""
+        weight = self.recipe.model.get("property_loss_weight", 0.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"model.property_loss_weight must be a number >= 0 (0: no property targets), got "
+                             f"{weight!r}.")
+        if weight == 0 and self.recipe.data.get("properties"):
+            raise ValueError(f"data.properties {self.recipe.data['properties']} are only trained with "
+                             "model.property_loss_weight > 0 (e.g. 1.0); set it, or remove data.properties.")
+        return select_properties(self.recipe.data.get("properties")) if weight > 0 else ()
+
+    def property_options(self, corpus: Path, split: str) -> dict:
+        """`ClipTaggingData` arguments for the property targets of `split` (its `<split>_facts.jsonl`)."""
+        if not self.properties:
+            return {}
+        return {"properties": self.properties,
+                "clip_facts": read_clip_facts(split_file(corpus, split, "_facts.jsonl"))}
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")
         eval_data = None
         if eval_split:
-            eval_data = ClipTaggingData(split_file(_corpus(self.recipe), eval_split, "_clips.csv"),
-                                        self.feature_extractor, training=False,
-                                        label_names=self.train_clips.label_names, **self.clip_options)
+            corpus = _corpus(self.recipe)
+            eval_data = ClipTaggingData(split_file(corpus, eval_split, "_clips.csv"), self.feature_extractor,
+                                        training=False, label_names=self.train_clips.label_names, **self.clip_options,
+                                        **self.property_options(corpus, eval_split))
         return self.train_clips, eval_data
 
     def loss(self, model, batch):
@@ -166,24 +200,35 @@ class TaggerStage(Stage):
             return {}
         limit = self.recipe.eval.max_batches
         size = self.recipe.train.eval_batch_size or self.recipe.train.batch_size
-        scores, targets = [], []
+        scores, targets, properties = [], [], []
         for start in range(0, len(eval_data), size):
             if limit is not None and start // size >= limit:
                 break
             batch = eval_data.collate([(item, 0) for item in eval_data.items[start:start + size]])
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            scores.append(model(input_features=batch["input_features"]).logits.float().cpu())
+            output = model(input_features=batch["input_features"])
+            scores.append(output.logits.float().cpu())
             targets.append(batch["labels"].cpu())
+            if output.property_outputs is not None:
+                properties.append((output.property_outputs.float().cpu(), batch["property_targets"].cpu(),
+                                   batch["property_known"].cpu()))
         scores, targets = torch.cat(scores), torch.cat(targets)
+        property_metrics = {}
+        if properties:  # accuracy (classes, yes / no) or R^2 (regressions) of the property head
+            outputs, values, known = (torch.cat(parts) for parts in zip(*properties))
+            property_metrics = {f"eval/property/{name}": score for name, score in
+                                property_scores(self.properties, outputs, values, known).items() if score is not None}
         # Per class too: a from-scratch encoder learns some sounds much later than others (SynthDiff's short tonal
         # sounds), and the mean hides which.
         labels = accelerator_unwrap(model).labels
         per_class = {f"eval/AP/{name}": ap for name, ap in zip(labels, average_precisions(scores, targets))
                      if ap is not None}
-        return {"eval/mAP": mean_average_precision(scores, targets), **per_class}
+        return {"eval/mAP": mean_average_precision(scores, targets), **per_class, **property_metrics}
 
     def save_final(self, model, folder, accelerator):
         model.save_pretrained(folder, is_main_process=accelerator.is_main_process)
+        if accelerator.is_main_process and not self.pretrained_only:
+            self.feature_extractor.save_pretrained(folder)  # read back by towers.load_feature_extractor in stage 2
 
 
 class LanguageModelStage(Stage):
@@ -285,7 +330,8 @@ class AdiffStage(Stage):
             resolve_prompt_length(settings, self.tokenizer)
             model = build_adiff(self.tokenizer, settings, init["audio_encoder"], init["language_model"])
             self.processor = build_processor(self.tokenizer, model.config,
-                                             self.recipe.data.get("max_answer_length", 256))
+                                             self.recipe.data.get("max_answer_length", 256),
+                                             load_feature_extractor(init["audio_encoder"]))
         groups = self.trainable_groups()
         self.frozen = set_trainable(model, groups)
         if self.fact_loss_weight:

@@ -15,6 +15,8 @@ from transformers.modeling_outputs import ModelOutput
 
 from modeling_adiff.event_head import AdiffEventHead
 
+from .clip_properties import ClipPropertyHead
+
 HEAD_WEIGHTS = "event_head.safetensors"
 LABELS_FILE = "event_labels.json"
 
@@ -25,10 +27,13 @@ class TaggerOutput(ModelOutput):
     Args:
         loss (`torch.FloatTensor`, *optional*): mean binary cross-entropy over classes and clips.
         logits (`torch.FloatTensor` of shape `(batch_size, num_classes)`): clip-level event logits.
+        property_outputs (`torch.FloatTensor`, *optional*): the property head's outputs `(batch_size, widths)`, when
+            the tagger has one.
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
+    property_outputs: torch.FloatTensor | None = None
 
 
 class AdiffAudioTagger(nn.Module):
@@ -42,6 +47,11 @@ class AdiffAudioTagger(nn.Module):
         frame_positive_weight (`float`, *optional*, defaults to 1): weight of the positive cells (a class sounding at
             that time step) in the frame-level loss (`pos_weight` of `binary_cross_entropy_with_logits`). Short
             sounds fill few cells of the (classes x time steps) grid, so at 1 the loss is dominated by "nothing here".
+        properties (`tuple[ClipProperty]`, *optional*): clip properties (`training.clip_properties`) a linear head
+            predicts from the pooled clip embedding -- the embedding stages 2-3 read -- so that the encoder learns
+            level, reverberation, timbre, speed, noise and distortion, not only events. Training only: the head is not
+            saved with the encoder.
+        property_loss_weight (`float`, *optional*, defaults to 1): weight of the property loss in the total loss.
 
     Loss: binary cross-entropy of the clip logits (HTSAT's time-averaged TSCAM logits) against `labels`, plus, when
     `frame_labels` are given, binary cross-entropy of the per-step TSCAM logits against them (over the clips
@@ -49,11 +59,13 @@ class AdiffAudioTagger(nn.Module):
     than clip labels alone.
 
     Shapes: `input_features` `(B, frames, mels)` or `(B, 1, frames, mels)`, `labels` `(B, num_classes)` in {0, 1},
-    `frame_labels` `(B, num_classes, num_time_steps)` in {0, 1}, `frame_mask` `(B,)` bool.
+    `frame_labels` `(B, num_classes, num_time_steps)` in {0, 1}, `frame_mask` `(B,)` bool, `property_targets` and
+    `property_known` `(B, len(properties))` (`training.clip_properties.property_targets`).
     """
 
     def __init__(self, config: ClapAudioConfig, labels: list[str], encoder: ClapAudioModel | None = None,
-                 frame_positive_weight: float = 1.0):
+                 frame_positive_weight: float = 1.0, properties: tuple | None = None,
+                 property_loss_weight: float = 1.0):
         super().__init__()
         if not labels:
             raise ValueError("AdiffAudioTagger needs at least one class name in `labels`.")
@@ -66,6 +78,11 @@ class AdiffAudioTagger(nn.Module):
         self.labels = list(labels)
         self.encoder = encoder if encoder is not None else ClapAudioModel(config)
         self.event_head = AdiffEventHead(config, len(self.labels))
+        if isinstance(property_loss_weight, bool) or not isinstance(property_loss_weight, (int, float)) \
+                or not property_loss_weight >= 0:
+            raise ValueError(f"property_loss_weight must be a number >= 0, got {property_loss_weight!r}.")
+        self.property_loss_weight = float(property_loss_weight)
+        self.property_head = ClipPropertyHead(config.hidden_size, properties) if properties else None
 
     @property
     def num_time_steps(self) -> int:
@@ -73,11 +90,15 @@ class AdiffAudioTagger(nn.Module):
         return self.event_head.num_time_steps
 
     def forward(self, input_features: torch.Tensor, labels: torch.Tensor | None = None,
-                frame_labels: torch.Tensor | None = None, frame_mask: torch.Tensor | None = None) -> TaggerOutput:
+                frame_labels: torch.Tensor | None = None, frame_mask: torch.Tensor | None = None,
+                property_targets: torch.Tensor | None = None,
+                property_known: torch.Tensor | None = None) -> TaggerOutput:
         if input_features.dim() == 3:
             input_features = input_features.unsqueeze(1)  # (B, 1, frames, mels)
-        hidden = self.encoder(input_features=input_features).last_hidden_state  # (B, C, F', T')
-        events = self.event_head(hidden)
+        encoded = self.encoder(input_features=input_features)
+        events = self.event_head(encoded.last_hidden_state)  # (B, C, F', T') -> clip and step logits
+        # the pooled clip embedding (B, D), the one stages 2-3 read -> (B, property outputs)
+        properties = None if self.property_head is None else self.property_head(encoded.pooler_output)
         loss = None
         if labels is not None:
             loss = F.binary_cross_entropy_with_logits(events.logits.float(), labels.float())
@@ -96,7 +117,14 @@ class AdiffAudioTagger(nn.Module):
                 frame_loss = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float(),
                                                                 pos_weight=pos_weight)
                 loss = frame_loss if loss is None else loss + frame_loss
-        return TaggerOutput(loss=loss, logits=events.logits)
+        if property_targets is not None:
+            if properties is None:
+                raise ValueError("property_targets were given but this tagger has no property head; build it with "
+                                 "properties=... (recipe: model.property_loss_weight > 0).")
+            property_loss = self.property_loss_weight * self.property_head.loss(properties, property_targets,
+                                                                                property_known)
+            loss = property_loss if loss is None else loss + property_loss
+        return TaggerOutput(loss=loss, logits=events.logits, property_outputs=properties)
 
     def save_pretrained(self, folder: str | Path, **kwargs) -> None:
         folder = Path(folder)

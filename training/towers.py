@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from transformers import AutoModel, AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config
+from transformers.utils import FEATURE_EXTRACTOR_NAME
 
 from configuration_adiff import AdiffConfig
 from modeling_adiff import AdiffForConditionalGeneration
@@ -76,6 +77,15 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
     return model
 
 
+def load_feature_extractor(audio_encoder: str | Path | None) -> AdiffFeatureExtractor:
+    """The front end a stage-1a encoder folder was trained with (its `preprocessor_config.json`, written when the
+    tagger recipe sets `data.feature_extractor`), else the official one: stages 2-3 must feed the encoder what it
+    learned on."""
+    if audio_encoder is not None and (Path(audio_encoder) / FEATURE_EXTRACTOR_NAME).is_file():
+        return AdiffFeatureExtractor.from_pretrained(str(audio_encoder))
+    return AdiffFeatureExtractor()
+
+
 def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256,
                     feature_extractor: AdiffFeatureExtractor | None = None) -> AdiffProcessor:
     """The processor saved next to the model (prompt length from the config)."""
@@ -83,4 +93,5 @@ def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256
                           prompt_length=config.prompt_length, max_answer_length=max_answer_length)
 
 
-__all__ = ["load_tokenizer", "load_audio_encoder", "load_language_model", "build_adiff", "build_processor"]
+__all__ = ["load_tokenizer", "load_audio_encoder", "load_feature_extractor", "load_language_model", "build_adiff",
+           "build_processor"]

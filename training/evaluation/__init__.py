@@ -1,5 +1,7 @@
 """Evaluation of ADIFF models: captioning metrics, fact accuracy against SynthDiff ground truth, behavioural checks
-(swap consistency, identity, gain robustness), data-parallel generation and reports (JSON, Markdown, model-index).
+(swap consistency, identity, gain robustness, identity and claims under dither and re-encoding), pair checks (edit
+accuracy by kind, loudness direction, hallucinated sources, tier agreement), data-parallel generation and reports
+(JSON, Markdown, model-index).
 
 `evaluate_model(model_dir, dataset)` or `python -m training.evaluation MODEL_DIR DATASET`; under
 `accelerate launch --num_processes N -m training.evaluation ...` each process explains a shard of the pairs.
@@ -12,6 +14,7 @@ from .evaluate import DEFAULT_GAIN_DB, evaluate_model, load_model, main, score_s
 from .facts import FactScore, checkable_differences, event_accuracy, fact_accuracy, judge_claim, judge_text
 from .generation import ExplainRequest, explain_pairs
 from .metrics import METRIC_FAMILIES, METRIC_NAMES, CaptionScores, caption_metrics, spice_unavailable_reason
+from .pair_checks import edit_accuracy, hallucination_rate, loudness_direction, tier_agreement
 from .report import TARGETS, EvaluationReport
 
 __all__ = [
@@ -20,5 +23,6 @@ __all__ = [
     "Claim", "FACT_TYPES", "extract_claims", "swap_claims", "difference_claims",
     "fact_accuracy", "event_accuracy", "FactScore", "judge_claim", "judge_text", "checkable_differences",
     "BehaviourScore", "swap_consistency", "identity_check", "gain_robustness",
+    "edit_accuracy", "loudness_direction", "hallucination_rate", "tier_agreement",
     "ExplainRequest", "explain_pairs", "EvalRow", "EvalSet", "load_eval_set", "read_facts",
 ]

@@ -27,12 +27,17 @@ from .data import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
 from .facts import event_accuracy, fact_accuracy
 from .generation import ExplainRequest, distributed_state, explain_pairs
 from .metrics import METRIC_FAMILIES, caption_metrics
+from .pair_checks import DEFAULT_LOUDNESS_GAP_DB, pair_checks
 from .report import ALL_TIERS, EvaluationReport
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_GAIN_DB = -6.0  # the gain-robustness check plays both clips 6 dB softer (halves the amplitude)
-BEHAVIOUR_KINDS = ("swap", "identity", "gain")
+# Behavioural variants of a row (A, B) and what each is checked against (see `behaviour`):
+BEHAVIOUR_KINDS = ("swap", "identity", "gain", "identity_dither", "identity_reencode", "dither")
+_CHECK_OF_KIND = {"swap": "swap_consistency", "identity": "identity", "gain": "gain_robustness",
+                  "identity_dither": "identity_dither", "identity_reencode": "identity_reencode",
+                  "dither": "dither_robustness"}
 
 
 def load_model(model, processor=None, device=None) -> tuple:
@@ -58,38 +63,67 @@ def load_model(model, processor=None, device=None) -> tuple:
     return model, processor
 
 
-def _requests(rows, behaviour: bool, behaviour_max_pairs: int | None, gain_db: float) -> tuple:
-    """Explanation requests (rows first, then the behavioural variants) and, per kind, the request index of each row."""
+def _variant(row, kind: str, gain_db: float) -> ExplainRequest:
+    """The request of behavioural variant `kind` of `row` (A, B): (B, A); (A, A); (A, B) `gain_db` louder;
+    (A, dithered A); (A, re-encoded A); (dithered A, dithered B)."""
+    a, b, tier = row.audio1, row.audio2, row.tier
+    return {"swap": ExplainRequest(b, a, tier), "identity": ExplainRequest(a, a, tier),
+            "gain": ExplainRequest(a, b, tier, gain_db),
+            "identity_dither": ExplainRequest(a, a, tier, variant2="dither"),
+            "identity_reencode": ExplainRequest(a, a, tier, variant2="reencode"),
+            "dither": ExplainRequest(a, b, tier, variant1="dither", variant2="dither")}[kind]
+
+
+def _behaviour_kinds(behaviour_checks) -> tuple:
+    """The variant kinds `behaviour_checks` asks for, in `BEHAVIOUR_KINDS` order."""
+    if isinstance(behaviour_checks, bool):
+        return BEHAVIOUR_KINDS if behaviour_checks else ()
+    kinds = (behaviour_checks,) if isinstance(behaviour_checks, str) else tuple(behaviour_checks)
+    unknown = [k for k in kinds if k not in BEHAVIOUR_KINDS]
+    if unknown:
+        raise ValueError(f"Unknown behavioural check(s) {unknown}; expected True, False or some of {BEHAVIOUR_KINDS}.")
+    return tuple(k for k in BEHAVIOUR_KINDS if k in kinds)
+
+
+def _requests(rows, kinds: tuple, behaviour_max_pairs: int | None, gain_db: float) -> tuple:
+    """Explanation requests (rows first, then the behavioural variants `kinds`) and, per kind, the request index of
+    each checked row."""
     requests = [ExplainRequest(r.audio1, r.audio2, r.tier) for r in rows]
-    variants = {kind: {} for kind in BEHAVIOUR_KINDS}
-    if not behaviour:
-        return requests, variants
+    variants = {kind: {} for kind in kinds}
     per_tier = {}
     for position, row in enumerate(rows):
-        if behaviour_max_pairs is not None and per_tier.get(row.tier, 0) >= behaviour_max_pairs:
+        if not kinds or behaviour_max_pairs is not None and per_tier.get(row.tier, 0) >= behaviour_max_pairs:
             continue
         per_tier[row.tier] = per_tier.get(row.tier, 0) + 1
-        for kind, request in (("swap", ExplainRequest(row.audio2, row.audio1, row.tier)),
-                              ("identity", ExplainRequest(row.audio1, row.audio1, row.tier)),
-                              ("gain", ExplainRequest(row.audio1, row.audio2, row.tier, gain_db))):
+        for kind in kinds:
             variants[kind][position] = len(requests)
-            requests.append(request)
+            requests.append(_variant(row, kind, gain_db))
     return requests, variants
 
 
 def _behaviour(positions: list, texts: list, claims: list, variants: dict) -> dict:
-    swap = [p for p in positions if p in variants["swap"]]
-    if not swap:
-        return {}
-    other = {kind: [variants[kind][p] for p in swap] for kind in BEHAVIOUR_KINDS}
-    return {
-        "swap_consistency": swap_consistency([claims[p] for p in swap], [claims[i] for i in other["swap"]],
-                                             [texts[p] for p in swap], [texts[i] for i in other["swap"]]).as_dict(),
-        "identity": identity_check([claims[i] for i in other["identity"]],
-                                   [texts[i] for i in other["identity"]]).as_dict(),
-        "gain_robustness": gain_robustness([claims[p] for p in swap], [claims[i] for i in other["gain"]],
-                                           [texts[p] for p in swap], [texts[i] for i in other["gain"]]).as_dict(),
-    }
+    """`{check name: BehaviourScore.as_dict()}` of the rows at `positions` that were checked."""
+    out = {}
+    for kind, requested in variants.items():
+        checked = [p for p in positions if p in requested]
+        if not checked:
+            continue
+        other = [requested[p] for p in checked]
+        extra = {}
+        if kind.startswith("identity"):  # (A, A'): the texts must call the clips the same
+            score = identity_check([claims[i] for i in other], [texts[i] for i in other])
+            score.name = _CHECK_OF_KIND[kind]
+        elif kind == "swap":
+            score = swap_consistency([claims[p] for p in checked], [claims[i] for i in other],
+                                     [texts[p] for p in checked], [texts[i] for i in other])
+            # (B, A) explained word for word as (A, B): a model deaf to the order (issue 19 counted 29 of 99)
+            extra["verbatim"] = sum(texts[p] == texts[i] for p, i in zip(checked, other))
+        else:  # gain, dither: the same claims as the row's own text
+            score = gain_robustness([claims[p] for p in checked], [claims[i] for i in other],
+                                    [texts[p] for p in checked], [texts[i] for i in other])
+            score.name = _CHECK_OF_KIND[kind]
+        out[_CHECK_OF_KIND[kind]] = {**score.as_dict(), **extra}
+    return out
 
 
 def _environment(state: PartialState, seconds: float) -> dict:
@@ -105,8 +139,9 @@ def _environment(state: PartialState, seconds: float) -> dict:
 
 def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | None = None, audio_root=None,
                    batch_size: int = 8, preset: str = "greedy", tiers=(1, 2, 3), max_pairs: int | None = None,
-                   behaviour_checks: bool = True, behaviour_max_pairs: int | None = None,
-                   gain_db: float = DEFAULT_GAIN_DB, metrics=METRIC_FAMILIES, max_new_tokens: int | None = None,
+                   behaviour_checks: bool | tuple = True, behaviour_max_pairs: int | None = None,
+                   gain_db: float = DEFAULT_GAIN_DB, loudness_gap_db: float = DEFAULT_LOUDNESS_GAP_DB,
+                   metrics=METRIC_FAMILIES, max_new_tokens: int | None = None,
                    seed: int = 0, progress: bool = True) -> EvaluationReport | None:
     """Evaluate a model; under `accelerate launch` each process explains a shard and the main process scores.
 
@@ -122,10 +157,14 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         preset (`str`, defaults to `"greedy"`): decoding preset; `"paper"` is the paper's top-k 3 / top-p 0.8.
         tiers (iterable of `int`, defaults to `(1, 2, 3)`): tiers to evaluate.
         max_pairs (`int`, *optional*): evaluate only the first `max_pairs` distinct audio pairs.
-        behaviour_checks (`bool`, defaults to `True`): run the swap, identity and gain checks (three more
-            explanations per checked row).
+        behaviour_checks (`bool` or iterable of `str`, defaults to `True`): the behavioural variants explained for
+            each checked row (A, B), one more explanation each (`BEHAVIOUR_KINDS`): `"swap"` (B, A), `"identity"`
+            (A, A), `"gain"` (both clips `gain_db` louder), `"identity_dither"` (A, A with 1-LSB dither),
+            `"identity_reencode"` (A, A through Ogg Vorbis), `"dither"` (both clips dithered). `True`: all;
+            `False`: none.
         behaviour_max_pairs (`int`, *optional*): check at most this many rows per tier (default: all).
         gain_db (`float`, defaults to -6): the gain of the gain-robustness check, applied to both clips.
+        loudness_gap_db (`float`, defaults to 6): the loudness-direction check uses pairs at least this far apart.
         metrics (iterable of `str`, defaults to all): captioning metric families (`"bleu"`, `"meteor"`, `"rouge"`,
             `"cider"`, `"spice"`); the others are reported as not requested.
         max_new_tokens (`int`, *optional*): overrides each tier's token budget.
@@ -148,11 +187,14 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
     if behaviour_max_pairs is not None and (isinstance(behaviour_max_pairs, bool) or
                                             not isinstance(behaviour_max_pairs, int) or behaviour_max_pairs < 1):
         raise ValueError(f"behaviour_max_pairs must be a positive integer or None, got {behaviour_max_pairs!r}.")
+    kinds = _behaviour_kinds(behaviour_checks)
+    if isinstance(loudness_gap_db, bool) or not isinstance(loudness_gap_db, (int, float)) or not loudness_gap_db > 0:
+        raise ValueError(f"loudness_gap_db must be a number of dB > 0, got {loudness_gap_db!r}.")
     state = distributed_state()
     eval_set = load_eval_set(dataset, split=split, audio_root=audio_root, tiers=tiers, max_pairs=max_pairs)
     model, processor = load_model(model_dir_or_model, processor, state.device)
     rows = eval_set.rows
-    requests, variants = _requests(rows, behaviour_checks, behaviour_max_pairs, gain_db)
+    requests, variants = _requests(rows, kinds, behaviour_max_pairs, gain_db)
     logger.info("Evaluating %d rows (%d explanations) on %d process(es).", len(rows), len(requests),
                 state.num_processes)
     texts = explain_pairs(model, processor, requests, batch_size=batch_size, preset=preset, seed=seed,
@@ -169,8 +211,9 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         model=str(model_dir_or_model if isinstance(model_dir_or_model, (str, Path)) else model.name_or_path),
         dataset=eval_set.name,
         settings={"preset": preset, "seed": seed, "batch_size": batch_size, "tiers": sorted(by_tier),
-                  "max_pairs": max_pairs, "max_new_tokens": max_new_tokens, "behaviour_checks": behaviour_checks,
-                  "behaviour_max_pairs": behaviour_max_pairs, "gain_db": gain_db, "metrics": list(metrics)},
+                  "max_pairs": max_pairs, "max_new_tokens": max_new_tokens, "behaviour_checks": list(kinds),
+                  "behaviour_max_pairs": behaviour_max_pairs, "gain_db": gain_db, "loudness_gap_db": loudness_gap_db,
+                  "metrics": list(metrics)},
         counts={"rows": len(rows), "pairs": len({r.pair for r in rows}),
                 "rows_per_tier": {k: len(by_tier[int(k)]) for k in tier_keys}, "skipped": eval_set.skipped,
                 "explanations_generated": len(requests)},
@@ -181,6 +224,9 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
                                                  [rows[p].reference for p in positions], metrics).as_dict()
     if eval_set.has_facts:
         report.facts, report.events = {}, {}
+        report.pair_checks, report.tier_agreement = pair_checks(
+            claims[:len(rows)], [r.facts for r in rows], [r.tier for r in rows], [r.pair for r in rows],
+            texts[:len(rows)], loudness_gap_db)
         for key in [*tier_keys, ALL_TIERS]:
             positions = range(len(rows)) if key == ALL_TIERS else by_tier[int(key)]
             tier_claims, tier_facts = [claims[p] for p in positions], [rows[p].facts for p in positions]
@@ -191,7 +237,7 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
     else:
         report.notes["facts"] = (f"not computed: {eval_set.name} has no SynthDiff facts (a <split>_facts.jsonl next "
                                  "to the CSV, or a `facts` column)")
-    if behaviour_checks:
+    if kinds:
         report.behaviour = {key: _behaviour(by_tier[int(key)], texts, claims, variants) for key in tier_keys}
         report.behaviour[ALL_TIERS] = _behaviour(list(range(len(rows))), texts, claims, variants)
     else:
@@ -200,7 +246,7 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         entry = {"row": row.index, "tier": row.tier, "audio1": row.pair[0], "audio2": row.pair[1],
                  "reference": row.reference, "prediction": texts[position],
                  "claims": [str(c) for c in sorted(claims[position])]}
-        for kind in BEHAVIOUR_KINDS:
+        for kind in kinds:
             if position in variants[kind]:
                 entry[f"{kind}_prediction"] = texts[variants[kind][position]]
         report.predictions.append(entry)
@@ -240,10 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="decoding: greedy, or paper (top-k 3 / top-p 0.8 sampling), or beam")
     parser.add_argument("--tiers", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
     parser.add_argument("--max-pairs", type=int, default=None, help="evaluate the first N audio pairs only")
-    parser.add_argument("--no-behaviour", action="store_true", help="skip the swap / identity / gain checks")
+    parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural checks")
+    parser.add_argument("--behaviour", nargs="+", default=None, choices=BEHAVIOUR_KINDS,
+                        help="run only these behavioural checks (default: all)")
     parser.add_argument("--behaviour-max-pairs", type=int, default=None, help="behavioural checks on at most N rows "
                                                                               "per tier")
     parser.add_argument("--gain-db", type=float, default=DEFAULT_GAIN_DB, help="gain of the gain-robustness check")
+    parser.add_argument("--loudness-gap-db", type=float, default=DEFAULT_LOUDNESS_GAP_DB,
+                        help="loudness direction is checked on pairs at least this many dB apart (default 6)")
     parser.add_argument("--metrics", nargs="+", default=list(METRIC_FAMILIES), choices=METRIC_FAMILIES)
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the tiers' token budgets")
     parser.add_argument("--seed", type=int, default=0)
@@ -259,8 +309,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     report = evaluate_model(args.model, args.dataset, split=args.split, audio_root=args.audio_root,
                             batch_size=args.batch_size, preset=args.preset, tiers=tuple(args.tiers),
-                            max_pairs=args.max_pairs, behaviour_checks=not args.no_behaviour,
+                            max_pairs=args.max_pairs,
+                            behaviour_checks=False if args.no_behaviour else (args.behaviour or True),
                             behaviour_max_pairs=args.behaviour_max_pairs, gain_db=args.gain_db,
+                            loudness_gap_db=args.loudness_gap_db,
                             metrics=tuple(args.metrics), max_new_tokens=args.max_new_tokens, seed=args.seed,
                             progress=not args.no_progress)
     if report is None:

@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object, parse_flag_from_env
 from tqdm.auto import tqdm
 
 from modeling_adiff.generation_presets import GENERATION_PRESETS
-from processing_adiff.audio_io import load_audio
+
+from .variants import apply_variant
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +39,16 @@ class ExplainRequest:
         audio1, audio2: the clips, in any form `AdiffProcessor` loads (path, bytes, `{"array", "sampling_rate"}`).
         tier (`int`): 1, 2 or 3.
         gain_db (`float`, defaults to 0): gain applied to both clips before explaining (the gain-robustness check).
+        variant1, variant2 (`str`, *optional*): an inaudible change of clip 1 / clip 2 before explaining (one of
+            `variants.AUDIO_VARIANTS`: `"dither"`, `"reencode"`), for the invariance checks.
     """
 
     audio1: Any
     audio2: Any
     tier: int
     gain_db: float = 0.0
-
-
-def _with_gain(audio, gain_db: float):
-    if gain_db == 0:
-        return audio
-    array, rate = load_audio(audio)
-    return {"array": array * np.float32(10.0 ** (gain_db / 20.0)), "sampling_rate": rate}
+    variant1: str | None = None
+    variant2: str | None = None
 
 
 def plan_batches(requests, batch_size: int) -> list:
@@ -93,7 +90,8 @@ def explain_pairs(model, processor, requests, *, batch_size: int = 8, preset: st
     done = []
     for number in tqdm(mine, desc="Explaining pairs", unit="batch", disable=not (progress and state.is_main_process)):
         batch = [requests[i] for i in batches[number]]
-        audio = [(_with_gain(r.audio1, r.gain_db), _with_gain(r.audio2, r.gain_db)) for r in batch]
+        audio = [(apply_variant(r.audio1, r.variant1, r.gain_db), apply_variant(r.audio2, r.variant2, r.gain_db))
+                 for r in batch]
         inputs = processor(audio=audio, tier=batch[0].tier).to(model.device)
         torch.manual_seed(seed + number)  # per batch: the same texts for any number of processes
         ids = model.generate(**inputs, preset=preset, tier=batch[0].tier, **extra)
