@@ -146,6 +146,22 @@ class AdiffModel(AdiffPreTrainedModel):
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
+    # Towers whose running statistics or dropout must not move when nothing in them learns.
+    _towers = ("audio_encoder", "event_head", "language_model")
+
+    def train(self, mode: bool = True):
+        """`nn.Module.train`, except that a tower (`audio_encoder`, `event_head`, `language_model`) whose parameters
+        are all frozen (`requires_grad=False`) stays in eval mode: HTSAT's BatchNorm running statistics would
+        otherwise drift and its dropout fire under `Trainer`, peft or any loop that calls `model.train()`. Freeze a
+        tower with `tower.requires_grad_(False)` (peft does so for everything it does not adapt); a tower with a
+        trainable parameter (e.g. a LoRA adapter) follows `mode` like any module."""
+        super().train(mode)
+        for name in self._towers:
+            tower = getattr(self, name)
+            if mode and tower is not None and not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.language_model.get_input_embeddings()
 
