@@ -271,6 +271,11 @@ class AdiffProcessor(ProcessorMixin):
         return self.tokenizer.decode(token_ids, **kwargs).strip()
 
     @property
+    def pad_token_id(self) -> int:
+        """The tokenizer's pad id (the prompt padding); `Seq2SeqTrainer` pads generated ids and labels with it."""
+        return self.tokenizer.pad_token_id
+
+    @property
     def model_input_names(self) -> list[str]:
         return ["input_features", "prompt_input_ids", "prompt_attention_mask"]
 
