@@ -21,6 +21,7 @@ from huggingface_hub import HfApi
 from configuration_adiff.remote_code import MODEL_AUTO_MAP, PROCESSOR_AUTO_MAP, write_remote_code
 
 from .pipeline import TASK, AudioDifferencePipeline
+from .training_package import training_module
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def add_remote_code(folder: str | Path) -> list[Path]:
 def load_reports(results) -> list:
     """Evaluation reports from `results`: an `EvaluationReport` (training.evaluation), the `report.json` it saves or
     the folder holding it, or a list of those (one per evaluated dataset)."""
-    from training.evaluation import EvaluationReport
+    EvaluationReport = training_module("evaluation").EvaluationReport  # noqa: N806  (training is optional here)
 
     items = [] if results is None else results if isinstance(results, (list, tuple)) else [results]
     reports = []
