@@ -102,6 +102,8 @@ class AdiffPreTrainedModel(PreTrainedModel):
         """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
         `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
         self.config.auto_map = dict(MODEL_AUTO_MAP)
+        for sub_config in (self.config.audio_config, self.config.text_config):
+            sub_config._name_or_path = ""  # the towers' build-machine folders; from_pretrained sets the model's own
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
