@@ -53,8 +53,8 @@ INTENDED_USE = (
     "training data; comparing recordings in research on audio-language models. Not for decisions about people, "
     "safety monitoring or forensic use: explanations can name sounds that are not there.")
 GENERAL_LIMITS = (
-    "Each clip is read as 10 s at {rate} Hz: shorter audio is repeated, longer audio centre-cropped, so a "
-    "difference outside the kept 10 s is never seen.",
+    ("Each clip is read as 10 s at {rate} Hz: shorter audio is repeated, longer audio centre-cropped, so a "
+     "difference outside the kept 10 s is never seen."),
     "Explanations are generated text: they can be fluent and wrong, above all for audio unlike the training data.",
     "Prompts other than the three tiers, the three captioning tasks and their paraphrases were never trained on.",
 )
@@ -134,7 +134,7 @@ def add_remote_code(folder: str | Path) -> list[Path]:
 def load_reports(results) -> list:
     """Evaluation reports from `results`: an `EvaluationReport` (training.evaluation), the `report.json` it saves or
     the folder holding it, or a list of those (one per evaluated dataset)."""
-    EvaluationReport = training_module("evaluation").EvaluationReport  # noqa: N806  (training is optional here)
+    EvaluationReport = training_module("evaluation").EvaluationReport  # imported here: training is optional
 
     items = [] if results is None else results if isinstance(results, (list, tuple)) else [results]
     reports = []
