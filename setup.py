@@ -14,11 +14,14 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["configuration_adiff", "modeling_adiff", "processing_adiff", "training",
-                                    "training.*", "adiff", "adiff.*"]),
+    # The repository's training/ folder installs as `adiff_training` (see adiff/training_package.py): a top-level
+    # `training` in site-packages would mix with any user project's own training/ package.
+    packages=find_packages(include=["configuration_adiff", "modeling_adiff", "processing_adiff", "adiff", "adiff.*"])
+    + ["adiff_training"] + [f"adiff_training.{name}" for name in find_packages("training")],
+    package_dir={"adiff_training": "training"},
     include_package_data=True,
     package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav"],
-                  "training": ["recipes/*/*.yaml"]},
+                  "adiff_training": ["recipes/*/*.yaml"]},
     install_requires=[
         # Install the CPU wheel first (`pip install torch==2.13.0`); any torch >= 2.4 satisfies this.
         "torch>=2.4",

@@ -33,15 +33,16 @@ from .default_model import default_model_dir
 from .hub import export_for_hub, push_model
 from .pipeline import DEFAULT_TIER, TASK
 from .plot import DPI, compute_difference_view, plot_difference
+from .training_package import TRAINING_PACKAGE
 
 EXIT_ERROR = 1
 # Errors a user can cause (bad paths, bad values, missing optional parts): reported in one line.
 USER_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
 # `adiff <name> ...` runs `main(argv)` of these modules with the rest of the command line.
 FORWARDED = {
-    "synth": ("training.synthdiff.__main__", "generate a SynthDiff corpus (audio pairs + explanations)"),
-    "train": ("training.train", "train an ADIFF model"),
-    "evaluate": ("training.evaluation.__main__", "score a model on a test CSV (captioning metrics)"),
+    "synth": (f"{TRAINING_PACKAGE}.synthdiff.__main__", "generate a SynthDiff corpus (audio pairs + explanations)"),
+    "train": (f"{TRAINING_PACKAGE}.train", "train an ADIFF model"),
+    "evaluate": (f"{TRAINING_PACKAGE}.evaluation.__main__", "score a model on a test CSV (captioning metrics)"),
 }
 PAIR_COLUMNS = (("audio1", "audio2"), ("filepath1", "filepath2"))  # ours, and the ACD/CLD CSV columns
 RESULT_COLUMNS = ("audio1", "audio2", "tier", "task", "prompt", "generated_text")

@@ -193,7 +193,8 @@ class AudioDifferencePipeline(Pipeline):
             if index is not None:
                 _renumber(error, index)
             raise
-        model_inputs["tier"] = torch.tensor([prompt.get("tier", 0)])  # (1,): picks the token budget; 0 = no tier
+        # (1,): picks the token budget; 0 = no tier. The processor has accepted the tier, "2" included.
+        model_inputs["tier"] = torch.tensor([int(prompt.get("tier", 0))])
         return model_inputs
 
     def _forward(self, model_inputs, **generate_kwargs):

@@ -38,12 +38,18 @@ class AdiffModelOutput(ModelOutput):
             the prefix GPT-2 was given (only when it was computed in this call).
         audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*):
             HTSAT clip embeddings of audio 1 and audio 2.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, with `output_hidden_states=True`): GPT-2's input
+            embeddings and each layer's output, each `(batch_size, prefix + tokens, hidden_size)`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, with `output_attentions=True`): GPT-2's attention weights
+            per layer, each `(batch_size, num_heads, query_length, key_length)`.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     cache: Cache | None = None
     prefix_embeds: torch.FloatTensor | None = None
     audio_embeds: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -55,6 +61,7 @@ class AdiffCausalLMOutput(ModelOutput):
         cache (`Cache`, *optional*): GPT-2's KV cache.
         prefix_embeds (`torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`, *optional*).
         audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*).
+        hidden_states, attentions (*optional*): GPT-2's, as in `AdiffModelOutput`.
     """
 
     loss: torch.FloatTensor | None = None
@@ -62,6 +69,8 @@ class AdiffCausalLMOutput(ModelOutput):
     cache: Cache | None = None
     prefix_embeds: torch.FloatTensor | None = None
     audio_embeds: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class AdiffPreTrainedModel(PreTrainedModel):
@@ -93,6 +102,8 @@ class AdiffPreTrainedModel(PreTrainedModel):
         """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
         `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
         self.config.auto_map = dict(MODEL_AUTO_MAP)
+        for sub_config in (self.config.audio_config, self.config.text_config):
+            sub_config._name_or_path = ""  # the towers' build-machine folders; from_pretrained sets the model's own
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
@@ -145,6 +156,22 @@ class AdiffModel(AdiffPreTrainedModel):
         )
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
+
+    # Towers whose running statistics or dropout must not move when nothing in them learns.
+    _towers = ("audio_encoder", "event_head", "language_model")
+
+    def train(self, mode: bool = True):
+        """`nn.Module.train`, except that a tower (`audio_encoder`, `event_head`, `language_model`) whose parameters
+        are all frozen (`requires_grad=False`) stays in eval mode: HTSAT's BatchNorm running statistics would
+        otherwise drift and its dropout fire under `Trainer`, peft or any loop that calls `model.train()`. Freeze a
+        tower with `tower.requires_grad_(False)` (peft does so for everything it does not adapt); a tower with a
+        trainable parameter (e.g. a LoRA adapter) follows `mode` like any module."""
+        super().train(mode)
+        for name in self._towers:
+            tower = getattr(self, name)
+            if mode and tower is not None and not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.language_model.get_input_embeddings()
@@ -282,13 +309,20 @@ class AdiffModel(AdiffPreTrainedModel):
             input_ids = None
         elif has_audio:
             raise ValueError("Pass either audio (input_features / audio_embeds) or inputs_embeds, not both.")
+        attention = self.language_model.config._attn_implementation
+        if kwargs.get("output_attentions") and attention != "eager":
+            raise ValueError(
+                f"output_attentions=True needs GPT-2's eager attention, but it runs {attention!r}, which computes no "
+                "attention weights; load the model with attn_implementation={'text_config': 'eager'}.")
+        return_dict = kwargs.pop("return_dict", None)
         outputs = self.language_model(
             input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-            cache=cache, use_cache=use_cache, **kwargs,
+            cache=cache, use_cache=use_cache, return_dict=True, **kwargs,
         )
-        return AdiffModelOutput(last_hidden_state=outputs.last_hidden_state,
-                                cache=outputs.cache, prefix_embeds=prefix,
-                                audio_embeds=audio_embeds)
+        output = AdiffModelOutput(last_hidden_state=outputs.last_hidden_state, cache=outputs.cache,
+                                  prefix_embeds=prefix, audio_embeds=audio_embeds,
+                                  hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return output if return_dict is not False else output.to_tuple()
 
 
 class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
@@ -313,9 +347,6 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
     # The loss is a mean over answer tokens and ignores `num_items_in_batch`: tell `Trainer` so, or it skips its own
     # gradient-accumulation scaling of the logged loss (and `**kwargs` in `forward` would make it assume otherwise).
     accepts_loss_kwargs = False
-    # GenerationMixin routes `inputs_embeds` (our precomputed prefix) to the first decoding step only for models whose
-    # main input is `input_ids`; audio enters `generate` as a keyword and is turned into that prefix up front.
-    main_input_name = "input_ids"
 
     def __init__(self, config: AdiffConfig):
         super().__init__(config)
@@ -373,6 +404,7 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             # Teacher forcing: the model reads the answer it has to predict, shifted inside the loss below.
             input_ids = labels.masked_fill(labels == -100, self.config.separator_token_id)
             attention_mask = (labels != -100).long()
+        return_dict = kwargs.pop("return_dict", None)
         outputs = self.model(
             input_features=input_features, prompt_input_ids=prompt_input_ids, input_ids=input_ids,
             attention_mask=attention_mask, audio_embeds=audio_embeds, inputs_embeds=inputs_embeds,
@@ -384,8 +416,10 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = self.answer_loss(logits, labels)
-        return AdiffCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache,
-                                   prefix_embeds=outputs.prefix_embeds, audio_embeds=outputs.audio_embeds)
+        output = AdiffCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache,
+                                     prefix_embeds=outputs.prefix_embeds, audio_embeds=outputs.audio_embeds,
+                                     hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return output if return_dict is not False else output.to_tuple()
 
     @staticmethod
     def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -395,6 +429,15 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         predicting = logits[:, -answer_length - 1:-1]  # (B, answer_length, V)
         return F.cross_entropy(predicting.float().reshape(-1, predicting.shape[-1]), labels.reshape(-1),
                                ignore_index=-100)
+
+    def _prepare_model_inputs(self, inputs=None, bos_token_id=None, model_kwargs=None):
+        """GenerationMixin starts decoding from `inputs_embeds` only for models whose main input is `input_ids`; the
+        main input here is `input_features`, which `generate` has already turned into the prefix `inputs_embeds`."""
+        if inputs is None and model_kwargs.get("inputs_embeds") is not None:
+            model_kwargs["input_ids"] = self._maybe_initialize_input_ids_for_generation(None, bos_token_id,
+                                                                                        model_kwargs=model_kwargs)
+            return model_kwargs["inputs_embeds"], "inputs_embeds", model_kwargs
+        return super()._prepare_model_inputs(inputs, bos_token_id, model_kwargs)
 
     @torch.no_grad()
     def generate(
@@ -407,19 +450,25 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         preset: str | None = None,
         tier: int | None = None,
+        labels: torch.Tensor | None = None,
         **kwargs,
-    ) -> torch.LongTensor:
+    ):
         """Generates explanations for a batch of pairs; returns only the new tokens, `(batch_size * num_return_sequences,
-        new_tokens)`. Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword
-        (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...).
-        Both audios of every pair are encoded once, in one encoder call, before decoding starts.
+        new_tokens)` (a `GenerateDecoderOnlyOutput` with `return_dict_in_generate=True`, whose `sequences` are those
+        tokens and whose `hidden_states` / `attentions` / `scores` / `logits` come with the usual `output_*` flags).
+        Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword (`max_new_tokens`,
+        `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...). Both audios of every
+        pair are encoded once, in one encoder call, before decoding starts.
 
         `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: that tier's
         `max_new_tokens`) start from `model.generation_config` (see `generation_presets`); explicit keywords still win.
+        The prefix is embeddings, not tokens, so `max_length` counts the returned tokens: without `max_new_tokens`,
+        `max_length=N` means at most N new tokens (the configured `max_new_tokens` would otherwise override it).
+        `labels` (what `Seq2SeqTrainer(predict_with_generate=True)` passes along) are ignored.
         """
-        if "labels" in kwargs:
-            raise TypeError("generate() got `labels`: they are for training. Call the processor without answers= "
-                            "(or drop the 'labels' key) before generating.")
+        del labels  # the references of an evaluation batch; decoding never reads them
+        if kwargs.get("max_length") is not None and kwargs.get("max_new_tokens") is None:
+            kwargs["max_new_tokens"] = kwargs.pop("max_length")
         if preset is not None or tier is not None:
             generation_config = generation_config_for(
                 preset, tier=tier, base=kwargs.pop("generation_config", None) or self.generation_config)

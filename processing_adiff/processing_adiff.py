@@ -12,14 +12,18 @@ from configuration_adiff.remote_code import write_remote_code
 
 from .arguments import reject_unknown_kwargs
 from .audio_io import check_sampling_rate, checked_channels_first, load_audio
-from .prompts import resolve_prompt, sample_prompt
+from .prompts import (TASK_PROMPTS, TIER_PROMPTS, normalize_tier, resolve_prompt, sample_prompt, task_from_prompt,
+                      tier_from_prompt)
 
 logger = logging.get_logger(__name__)
 
 IGNORE_INDEX = -100
 _FILE_LIKE = (str, Path, bytes, bytearray, dict)
 _CALL_KWARGS = ("audio", "text", "tier", "task", "sampling_rate", "answers", "text_target", "return_tensors",
-                "truncation", "training", "rng")
+                "padding", "truncation", "training", "rng")
+RETURN_TENSORS = ("pt", "np")
+# `padding` is about `labels`: prompts are always padded to `prompt_length`, which the prompt mapper reads in full.
+_PADDING = {True: "longest", "longest": "longest", "max_length": "max_length", False: None, "do_not_pad": None}
 # Names from neighbouring APIs (the pipeline's prompt=, a model's labels=) that difflib would not match.
 _CALL_ALIASES = {"prompt": "text", "prompts": "text", "sr": "sampling_rate", "labels": "answers", "targets": "answers"}
 
@@ -114,7 +118,14 @@ class AdiffProcessor(ProcessorMixin):
         prompts = []
         for t, k, p in zip(self._per_pair(tier, count, "tier"), self._per_pair(task, count, "task"),
                            self._per_pair(text, count, "text")):
+            t = normalize_tier(t)  # "2" (a CSV column, a command line) is tier 2, as in the pipeline and the CLI
             canonical = resolve_prompt(tier=t, task=k, prompt=p)  # validates tier / task names
+            if p is not None and tier_from_prompt(canonical) is None and task_from_prompt(canonical) is None:
+                logger.warning_once(
+                    f"The prompt {canonical!r} is none of the prompts this model was trained on (tiers "
+                    f"{sorted(TIER_PROMPTS)}, tasks {sorted(TASK_PROMPTS)} and their paraphrases): it answers it "
+                    "with whatever its training prompts taught it, usually a caption or an explanation. Pass "
+                    "tier= or task= for a supported prompt.")
             key = t if t is not None else k
             prompts.append(sample_prompt(key, rng) if training and key is not None else canonical)
         return prompts
@@ -176,17 +187,23 @@ class AdiffProcessor(ProcessorMixin):
             rows.append(tokens)
         return rows
 
-    def encode_answers(self, answers: list[str]) -> torch.Tensor:
-        """Answer ids + EOS, padded with -100 to the longest answer (at most `max_answer_length`): `(B, L)` int64."""
+    def encode_answers(self, answers: list[str], padding: str | None = "longest") -> torch.Tensor:
+        """Answer ids + EOS, padded with -100 to the longest answer (`padding="longest"`) or to `max_answer_length`
+        (`"max_length"`); `padding=None` needs answers of one length. Returns `(B, L)` int64."""
         rows = self.tokenize_answers(answers)
-        labels = torch.full((len(rows), max(len(r) for r in rows)), IGNORE_INDEX, dtype=torch.long)
+        lengths = sorted({len(r) for r in rows})
+        if padding is None and len(lengths) > 1:
+            raise ValueError(f"padding=False needs answers of one length to stack them, got token lengths {lengths}; "
+                             "use padding=True (the default: -100 up to the longest) or padding='max_length'.")
+        width = self.max_answer_length if padding == "max_length" else lengths[-1]
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         for row, tokens in enumerate(rows):
             labels[row, : len(tokens)] = torch.tensor(tokens)
         return labels
 
     # ----------------------------------------------------------------------------------------------- call
     def __call__(self, audio=None, text=None, tier=None, task=None, sampling_rate=None, answers=None, text_target=None,
-                 return_tensors: str = "pt", truncation: str | None = None, training: bool = False,
+                 return_tensors: str = "pt", padding=True, truncation: str | None = None, training: bool = False,
                  rng: random.Random | None = None, **kwargs) -> BatchFeature:
         """
         Args:
@@ -197,7 +214,10 @@ class AdiffProcessor(ProcessorMixin):
             task (`str` or list, *optional*): a captioning task, e.g. `"caption_first"`.
             sampling_rate (`int`, *optional*): rate of raw-array audio in Hz.
             answers / text_target (`str` or list of `str`, *optional*): target texts; adds `labels`.
-            return_tensors (`str`, defaults to `"pt"`): only `"pt"` is supported.
+            return_tensors (`str`, defaults to `"pt"`): `"pt"` (PyTorch tensors) or `"np"` (NumPy arrays).
+            padding (`bool` or `str`, defaults to `True`): how `labels` are padded with -100: `True` / `"longest"`
+                to the longest answer, `"max_length"` to `max_answer_length`, `False` / `"do_not_pad"` not at all
+                (answers of one length only). Prompts are always padded to `prompt_length`.
             truncation (`str`, *optional*): crop policy for audio longer than 10 s (`"center"`, `"start"`,
                 `"random"`); defaults to the feature extractor's (`"center"`), or `"random"` when `training=True`.
             training (`bool`, defaults to `False`): draw prompt paraphrases and random crops from `rng`.
@@ -212,8 +232,12 @@ class AdiffProcessor(ProcessorMixin):
             raise ValueError("audio= is required: a pair (first, second) or a list of pairs.")
         if answers is not None and text_target is not None:
             raise ValueError("Give the targets once: answers= or its alias text_target=, not both.")
-        if return_tensors != "pt":
-            raise ValueError(f"AdiffProcessor returns PyTorch tensors only (return_tensors='pt'), got {return_tensors!r}.")
+        if return_tensors not in RETURN_TENSORS:
+            raise ValueError(f"AdiffProcessor returns {' or '.join(map(repr, RETURN_TENSORS))} (PyTorch tensors or "
+                             f"NumPy arrays) for return_tensors=, got {return_tensors!r}.")
+        if not isinstance(padding, (bool, str)) or padding not in _PADDING:
+            raise ValueError(f"padding= must be one of {list(_PADDING)} (it pads labels; prompts always fill "
+                             f"prompt_length), got {padding!r}.")
         answers = answers if answers is not None else text_target
         rng = rng if rng is not None else random.Random()
         pairs = self._pairs(audio)
@@ -230,7 +254,9 @@ class AdiffProcessor(ProcessorMixin):
             answers = [answers] if isinstance(answers, str) else list(answers)
             if len(answers) != len(pairs):
                 raise ValueError(f"Got {len(answers)} answers for {len(pairs)} audio pairs; give one answer per pair.")
-            data["labels"] = self.encode_answers(answers)
+            data["labels"] = self.encode_answers(answers, _PADDING[padding])
+        if return_tensors == "np":
+            data = {name: value.numpy() for name, value in data.items()}
         return BatchFeature(data)
 
     # ----------------------------------------------------------------------------------------------- decode
@@ -243,6 +269,11 @@ class AdiffProcessor(ProcessorMixin):
         """Decode one sequence like `batch_decode`."""
         kwargs.setdefault("skip_special_tokens", True)
         return self.tokenizer.decode(token_ids, **kwargs).strip()
+
+    @property
+    def pad_token_id(self) -> int:
+        """The tokenizer's pad id (the prompt padding); `Seq2SeqTrainer` pads generated ids and labels with it."""
+        return self.tokenizer.pad_token_id
 
     @property
     def model_input_names(self) -> list[str]:

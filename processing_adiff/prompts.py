@@ -224,6 +224,14 @@ def resolve_prompt(tier: int | None = None, task: str | None = None, prompt: str
     return prompt.strip()
 
 
+def normalize_tier(tier):
+    """`tier` as the int key of `TIER_PROMPTS`: 1, 2, 3 or their numeric strings ("2", as a CSV column or a command
+    line gives them); `None` stays `None`. Anything else is left for `resolve_prompt` to reject."""
+    if isinstance(tier, str) and tier.strip().isdigit() and int(tier) in TIER_PROMPTS:
+        return int(tier)
+    return tier
+
+
 def tier_from_prompt(text: str) -> int | None:
     """The tier (1, 2, 3) of a canonical or paraphrased tier prompt; `None` for captioning or unknown prompts.
 
@@ -239,4 +247,4 @@ def task_from_prompt(text: str) -> str | None:
 
 
 __all__ = ["TIER_PROMPTS", "TASK_PROMPTS", "PROMPT_PARAPHRASES", "normalize_prompt", "sample_prompt", "resolve_prompt",
-           "tier_from_prompt", "task_from_prompt"]
+           "normalize_tier", "tier_from_prompt", "task_from_prompt"]

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
-from adiff.hub import build_model_card  # noqa: E402
+from adiff.hub import build_model_card, without_machine_paths  # noqa: E402
 from training.evaluation import evaluate_model  # noqa: E402
 
 # What inference needs; training state, recipes, logs and the remote-code copies of the library (the installed package
@@ -24,33 +24,31 @@ from training.evaluation import evaluate_model  # noqa: E402
 SHIPPED_SUFFIXES = (".json", ".safetensors", ".txt")
 SHIPPED_EXCLUDE = ("training_recipe.json", "trainer_state.json", "conversion_report.json")
 
-TRAINING_AND_LIMITS = """
-## Training data and recipe
-
-Trained from scratch on this machine (2 CPU cores) by the project's own recipe, `scripts/train_default_model.sh`
+TRAINING = """Trained from scratch on this machine (2 CPU cores) by the project's own recipe, `scripts/train_default_model.sh`
 (recipes in `training/recipes/synth_small/`), on **SynthDiff** (`training/synthdiff/`): {train_pairs} procedurally
 generated 10 s audio pairs (seed 0) with three explanation tiers and position-captioning rows. No pretrained weights
 were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
 with frame-level targets from the event times, stage 1b trained the GPT-2 decoder as a language model on the
 explanations, stage 2 grounded the mappers and cross-projection with both towers frozen, and stage 3 fine-tuned the
 language model too{final_stage_data}{second_pass}. The tokenizer is a byte-level BPE trained on the corpus
-text and the prompt paraphrases ({vocab} tokens).
+text and the prompt paraphrases ({vocab} tokens)."""
 
-## Limits
+LIMITS = (
+    "It knows SynthDiff's world only: {classes} synthesised sound classes ({class_list}) over five backgrounds, and "
+    "the signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, speed). "
+    "Real recordings (speech, music, AudioCaps/Clotho scenes) are outside its training distribution; expect fluent "
+    "but wrong explanations there. For real audio, train on ACD/CLD with a pretrained HTSAT and GPT-2 (see the "
+    "README).",
+    "Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.",
+    "It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time}.",
+)
 
-- It knows SynthDiff's world only: {classes} synthesised sound classes ({class_list}) over five backgrounds, and the
-  signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, speed).
-  Real recordings (speech, music, AudioCaps/Clotho scenes) are outside its training distribution; expect fluent but
-  wrong explanations there. For real audio, train on ACD/CLD with a pretrained HTSAT and GPT-2 (see the README).
-- Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.
-- It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time}.
-"""
 
-
-def _drop_auto_map(value):
-    """Removes `auto_map` entries (at any depth): without the copied code they would point at nothing."""
+def _drop_machine_paths(value):
+    """Removes `_name_or_path` entries (at any depth): the build machine's run folders. `auto_map` stays: the installed
+    package provides the code, and `adiff.hub.export_for_hub` copies it next to the weights."""
     if isinstance(value, dict):
-        return {k: _drop_auto_map(v) for k, v in value.items() if k != "auto_map"}
+        return {k: _drop_machine_paths(v) for k, v in value.items() if k != "_name_or_path"}
     return value
 
 
@@ -63,7 +61,7 @@ def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
             shutil.copy2(path, out_dir / path.name)
             if path.suffix == ".json":
                 data = json.loads(path.read_text())
-                (out_dir / path.name).write_text(json.dumps(_drop_auto_map(data), indent=2, sort_keys=True) + "\n")
+                (out_dir / path.name).write_text(json.dumps(_drop_machine_paths(data), indent=2, sort_keys=True) + "\n")
 
 
 def _training_recipe(model_dir: Path) -> dict | None:
@@ -119,20 +117,18 @@ def main(argv=None) -> int:
     eval_copy.mkdir()
     for name in ("report.md", "model_index.yaml"):
         if (args.eval_dir / name).exists():
-            shutil.copy2(args.eval_dir / name, eval_copy / name)
+            (eval_copy / name).write_text(without_machine_paths((args.eval_dir / name).read_text()), encoding="utf-8")
     model = AutoModel.from_pretrained(args.out)
     processor = AutoProcessor.from_pretrained(args.out)
     corpus_info = json.loads((args.corpus / "corpus.json").read_text())
-    card = build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
-                            write=False)
     continued = second_pass(args.model)
-    card += TRAINING_AND_LIMITS.format(
-        train_pairs=corpus_info["counts"]["train"]["pairs"], final_stage_data=final_stage_data(args.model, corpus_info),
-        second_pass=continued, vocab=len(processor.tokenizer),
-        train_time="two and a half hours" if continued else "two hours",
-        classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
-    card += "".join(f"- {note}\n" for note in args.limit_note)
-    (args.out / "README.md").write_text(card, encoding="utf-8")
+    facts = dict(train_pairs=corpus_info["counts"]["train"]["pairs"],
+                 final_stage_data=final_stage_data(args.model, corpus_info), second_pass=continued,
+                 vocab=len(processor.tokenizer), train_time="two and a half hours" if continued else "two hours",
+                 classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
+    build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
+                     training_data=TRAINING.format(**facts),
+                     limitations=[line.format(**facts) for line in LIMITS] + list(args.limit_note))
     print(report.to_markdown())
     print(json.dumps(report.targets(), indent=1, default=str))
     return 0

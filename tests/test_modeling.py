@@ -249,8 +249,6 @@ def test_bad_input_shapes_are_explained(model, tiny_config):
         model.get_prefix_embeddings(input_features=features[:, 0], prompt_input_ids=prompt)
     with pytest.raises(ValueError, match="prompt_input_ids must have 8 tokens"):
         model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt[:, :5])
-    with pytest.raises(TypeError, match="generate\(\) got `labels`: they are for training"):
-        model.generate(input_features=features, prompt_input_ids=prompt, labels=prompt)
 
 
 def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model, tiny_config, tiny_tokenizer):

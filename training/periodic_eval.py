@@ -22,6 +22,9 @@ def run_evaluator(spec: str, predictions: list[str], references: list[str], rows
     module_name, sep, function_name = spec.partition(":")
     if not sep:
         raise ValueError(f"eval.evaluator must look like 'package.module:function', got {spec!r}.")
+    package = __package__.split(".")[0]  # `training` in a checkout, `adiff_training` when pip-installed
+    if module_name.split(".")[0] == "training":
+        module_name = package + module_name[len("training"):]
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as error:

@@ -53,6 +53,10 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
         text_kwargs = dict(settings.pop("text_config", {}))
         text_kwargs.setdefault("vocab_size", len(tokenizer))
         text_config = GPT2Config(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, **text_kwargs)
+    # The prompts are padded with the tokenizer's pad token ("!"), which the prompt mapper reads: the model declares
+    # it, so Trainer(processing_class=processor) finds the special tokens aligned and leaves the generation settings
+    # (which then pad finished rows with it) as they are.
+    text_config.pad_token_id = tokenizer.pad_token_id
     if text_config.vocab_size < len(tokenizer):
         raise ValueError(f"The language model has vocab_size {text_config.vocab_size} but the tokenizer has "
                          f"{len(tokenizer)} tokens; train the LM with this tokenizer (stage 1b) or pass its tokenizer.")

@@ -12,12 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file (accelerate launch training/train.py): make the repo importable
+if __package__ in (None, ""):  # run as a file (accelerate launch training/train.py): import it as `training.train`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "training"  # noqa: A001  (PEP 366; installed, the package is `adiff_training`)
 
-from training.checkpointing import CheckpointError  # noqa: E402
-from training.loop import NonFiniteLossError, train  # noqa: E402
-from training.recipe import load_recipe  # noqa: E402
+from .checkpointing import CheckpointError  # noqa: E402
+from .loop import NonFiniteLossError, train  # noqa: E402
+from .recipe import load_recipe  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

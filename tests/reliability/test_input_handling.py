@@ -199,7 +199,7 @@ def test_prompt_longer_than_prompt_length_is_cut_with_a_warning(tiny_tokenizer, 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(tier=0), r"Unknown tier 0; valid tiers are \[1, 2, 3\] \(1: a few words, 2: a sentence, 3: in detail\)"),
-    (dict(tier="2"), r"Unknown tier '2'; valid tiers are \[1, 2, 3\]"),
+    (dict(tier="4"), r"Unknown tier '4'; valid tiers are \[1, 2, 3\]"),  # "2" is tier 2, like the CLI's --tier 2
     (dict(tier=True), r"Unknown tier True; valid tiers are \[1, 2, 3\]"),
     (dict(tier=None, task="caption_third"), r"Unknown task 'caption_third'; valid tasks are \['caption_both', "
                                             r"'caption_first', 'caption_second'\]"),

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data import AdiffCollator, load_explanations
-from training.data.sources import resolve_path
+from ..data import AdiffCollator, load_explanations
+from ..data.sources import resolve_path
 
 from .facts import check_facts
 

@@ -16,7 +16,7 @@ identical. Two numbers are computed per fact type (`claims.FACT_TYPES`) and over
 
 from dataclasses import asdict, dataclass
 
-from training.synthdiff.catalogue import TIMBRES
+from ..synthdiff.catalogue import TIMBRES
 
 from .claims import FACT_TYPE_OF_KIND, FACT_TYPES, Claim
 
