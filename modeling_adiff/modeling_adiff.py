@@ -414,8 +414,9 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...).
         Both audios of every pair are encoded once, in one encoder call, before decoding starts.
 
-        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: that tier's
-        `max_new_tokens`) start from `model.generation_config` (see `generation_presets`); explicit keywords still win.
+        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: shorthand for
+        that tier's `max_new_tokens`, `configuration_adiff.tiers`; the pipeline and `processor.max_new_tokens_for`
+        pick it from the prompt instead) start from `model.generation_config`; explicit keywords still win.
         """
         if "labels" in kwargs:
             raise TypeError("generate() got `labels`: they are for training. Call the processor without answers= "

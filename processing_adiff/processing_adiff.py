@@ -9,10 +9,11 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
 from configuration_adiff.remote_code import write_remote_code
+from configuration_adiff.tiers import TIERS, check_tier
 
 from .arguments import reject_unknown_kwargs
 from .audio_io import check_sampling_rate, checked_channels_first, load_audio
-from .prompts import resolve_prompt, sample_prompt
+from .prompts import resolve_prompt, sample_prompt, tier_from_prompt
 
 logger = logging.get_logger(__name__)
 
@@ -118,6 +119,23 @@ class AdiffProcessor(ProcessorMixin):
             key = t if t is not None else k
             prompts.append(sample_prompt(key, rng) if training and key is not None else canonical)
         return prompts
+
+    def prompt_texts(self, count: int = 1, text=None, tier=None, task=None, training: bool = False,
+                     rng: random.Random | None = None) -> list[str]:
+        """The prompt text of each of `count` pairs, given by exactly one of `text=`, `tier=` or `task=` (one value or
+        one per pair). The one place where prompt paraphrases are drawn: with `training=True`, `tier` / `task`
+        prompts are drawn from their paraphrases with `rng` (training collators call this too); otherwise the
+        canonical prompt. Free text is returned stripped."""
+        return self._prompts(count, text, tier, task, training, rng if rng is not None else random.Random())
+
+    @staticmethod
+    def max_new_tokens_for(tier=None, task=None, text=None) -> int | None:
+        """The new-token budget of a prompt: its tier's (`configuration_adiff.tiers`), also when the tier's prompt or
+        one of its paraphrases is given as `text`; `None` for captioning tasks and free text, where the model's
+        default budget (`generation_config.max_new_tokens`) applies."""
+        if tier is None and task is None and isinstance(text, str):
+            tier = tier_from_prompt(text)
+        return TIERS[check_tier(tier)].max_new_tokens if tier is not None else None
 
     def _load_clips(self, pairs: list[tuple], sampling_rate) -> tuple[list, list]:
         """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip."""

@@ -93,7 +93,7 @@ def test_preset_switch_leaves_no_sampling_knobs_behind(model):
 def test_unknown_preset_and_tier_are_errors():
     with pytest.raises(ValueError, match=r"Unknown generation preset 'sampling'.*'greedy'"):
         generation_config_for("sampling")
-    with pytest.raises(ValueError, match=r"Unknown tier 4; expected one of \[1, 2, 3\]"):
+    with pytest.raises(ValueError, match=r"Unknown tier 4; valid tiers are \[1, 2, 3\]"):
         generation_config_for("greedy", tier=4)
     assert set(GENERATION_PRESETS) >= {"greedy", "paper"}
 
