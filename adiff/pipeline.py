@@ -151,6 +151,9 @@ class AudioDifferencePipeline(Pipeline):
         if audio2 is not None:
             audio1 = {"audio1": audio1, "audio2": audio2}
         elif isinstance(audio1, list):
+            if not audio1:
+                raise ValueError("The audio-difference pipeline got an empty list of pairs; give at least one pair: "
+                                 "pipe([(a1, b1), ...]), or pipe(a, b) for a single pair.")
             audio1 = [_ListItem(index, pair) for index, pair in enumerate(audio1)]
         elif isinstance(audio1, types.GeneratorType):
             audio1 = (_ListItem(index, pair) for index, pair in enumerate(audio1))

@@ -6,6 +6,7 @@ embeddings go through a prompt mapper; `[audio 1 | separator | audio 2 | prompt]
 cross-projection and GPT-2 continues that prefix.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -436,6 +437,10 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             attention_mask = None
         max_new_tokens = kwargs.get("max_new_tokens",
                                     (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
+        if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral)
+                                           or max_new_tokens < 1):
+            raise ValueError(f"max_new_tokens must be a positive whole number of tokens, got {max_new_tokens!r}; "
+                             "e.g. max_new_tokens=60.")
         context = self.config.text_config.n_positions
         if max_new_tokens is not None and inputs_embeds.shape[1] + max_new_tokens > context:
             raise ValueError(

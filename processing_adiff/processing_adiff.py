@@ -1,5 +1,6 @@
 """ADIFF processor: audio pairs -> log-mel features, prompts -> padded GPT-2 ids, answers -> labels."""
 
+import functools
 import random
 from pathlib import Path
 
@@ -137,15 +138,16 @@ class AdiffProcessor(ProcessorMixin):
             tier = tier_from_prompt(text)
         return TIERS[check_tier(tier)].max_new_tokens if tier is not None else None
 
-    def _load_clips(self, pairs: list[tuple], sampling_rate) -> tuple[list, list]:
-        """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip."""
+    def _load_clips(self, pairs: list[tuple], sampling_rate, crop=None) -> tuple[list, list]:
+        """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip; files are decoded only inside
+        `crop` (see `load_audio`)."""
         clips, rates = [], []
         for index, pair in enumerate(pairs):
             for position, item in zip(("first", "second"), pair):
                 what = f"the {position} audio of pair {index}"
                 if isinstance(item, _FILE_LIKE):
                     what += f" ({item})" if isinstance(item, (str, Path)) else ""
-                    item, rate = load_audio(item)
+                    item, rate = load_audio(item, crop=crop)
                 elif isinstance(item, (np.ndarray, torch.Tensor)):
                     if sampling_rate is None:
                         raise ValueError(
@@ -237,8 +239,11 @@ class AdiffProcessor(ProcessorMixin):
         pairs = self._pairs(audio)
         prompts = self._prompts(len(pairs), text, tier, task, training, rng)
 
-        clips, rates = self._load_clips(pairs, sampling_rate)
         truncation = truncation or ("random" if training else None)
+        deterministic = (truncation or self.feature_extractor.truncation) != "random"
+        # A deterministic crop is known from a file's header: decode only that window (random crops read it all).
+        crop = functools.partial(self.feature_extractor.crop_window, truncation=truncation) if deterministic else None
+        clips, rates = self._load_clips(pairs, sampling_rate, crop)
         generator = np.random.default_rng(rng.getrandbits(64)) if training else None
         features = self.feature_extractor(clips, sampling_rate=rates, truncation=truncation, generator=generator)
         features = features["input_features"]  # (2B, frames, mels)
