@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"adiff {command}: error: {message}" if command else f"adiff: error: {message}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("adiff: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as error:  # training says where to resume from
+        print(f"adiff: interrupted: {error}" if str(error) else "adiff: interrupted", file=sys.stderr)
         return 130
     return 0
 

@@ -40,6 +40,26 @@ class NonFiniteLossError(RuntimeError):
     """The loss (or gradient norm) became NaN or infinite; the run stopped without saving the bad weights."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message names the last complete checkpoint and how to resume from it."""
+
+
+def _interrupted(output_dir: Path, step: int) -> TrainingInterrupted:
+    checkpoint = latest_checkpoint(output_dir)
+    where = (f"the last complete checkpoint is {checkpoint}; rerun the same command with --resume to continue from it"
+             if checkpoint is not None else "no checkpoint was written yet (see train.save_every), so a rerun starts "
+             "from scratch")
+    return TrainingInterrupted(f"training interrupted at optimizer step {step}; {where}.")
+
+
+def _refuse_to_overwrite(output_dir: Path, resume) -> None:
+    """A finished run's `final/` is never replaced silently: only `--resume` (which then does nothing) may meet it."""
+    if not resume and (output_dir / FINAL_DIR / "training_recipe.json").is_file():
+        raise FileExistsError(f"{output_dir} already holds a finished run ({output_dir / FINAL_DIR}); a fresh run would "
+                              "overwrite it. Give another output_dir (--output_dir DIR), delete the folder to retrain, "
+                              "or pass --resume to keep it.")
+
+
 class _Items(torch.utils.data.Dataset):
     """Map-style view of a stage's items addressed by the sampler's `(index, seed)` pairs."""
 
@@ -109,6 +129,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             none); a path continues from that checkpoint; `None`/`False` starts fresh.
     """
     output_dir = Path(recipe.output_dir)
+    _refuse_to_overwrite(output_dir, resume)
     accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision, cpu=_cpu_data_parallel())
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -170,6 +191,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         else:
             load_checkpoint(accelerator, folder, state)
     metrics_log = MetricsLogger(output_dir, enabled=accelerator.is_main_process, tensorboard=recipe.train.tensorboard)
+    metrics_log.drop_after(state.global_step)  # rows an interrupted run wrote after its checkpoint come again
     logger.info("Stage %s: %d items, %d optimizer steps (%d per epoch), global batch %d x %d accumulation, "
                 "%d process(es), %.2f M trainable parameters", recipe.stage, len(train_data), total_steps,
                 steps_per_epoch, recipe.train.batch_size, accumulation, accelerator.num_processes,
@@ -241,6 +263,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             if state.batch_in_epoch + accumulation > steps_per_epoch * accumulation:
                 state.epoch += 1
                 state.batch_in_epoch = 0
+    except KeyboardInterrupt:
+        raise _interrupted(output_dir, state.global_step) from None
     finally:
         progress.close()
     _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, state.global_step)
@@ -265,4 +289,4 @@ def _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, 
             logger.info("  sample: %s", sample)
 
 
-__all__ = ["train", "NonFiniteLossError", "FINAL_DIR"]
+__all__ = ["train", "NonFiniteLossError", "TrainingInterrupted", "FINAL_DIR"]

@@ -31,6 +31,7 @@ from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
 from .evaluation import read_facts
 from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_forward, adiff_loss, set_trainable
+from .init_sources import check_init_sources
 from .pair_facts import PairFactHead, fact_targets, pair_fact_loss
 from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
@@ -408,6 +409,7 @@ STAGE_CLASSES = {"tagger": TaggerStage, "lm": LanguageModelStage, "grounding": A
 
 
 def build_stage(recipe: Recipe) -> Stage:
+    check_init_sources(recipe.init, recipe.stage)
     return STAGE_CLASSES[recipe.stage](recipe)
 
 
