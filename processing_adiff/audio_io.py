@@ -178,14 +178,15 @@ def _read(file, name: str, crop=None) -> tuple[np.ndarray, int]:
         with sf.SoundFile(file) as handle:
             expected = max(handle.frames, announced or 0)
             sampling_rate = handle.samplerate
-            start, stop = crop(expected, sampling_rate) if crop is not None and expected > 0 else (0, expected)
+            # (a file with no readable frame is read whole, and reported below as empty)
+            start, stop = crop(expected, sampling_rate) if crop is not None and handle.frames > 0 else (0, expected)
+            frames = -1  # all
             if (start, stop) != (0, expected):  # decode only the window: memory does not grow with the file
                 if announced is not None and announced > handle.frames:
                     raise _truncated(name, expected, handle.frames)
                 handle.seek(start)
-                expected = stop - start
-            data = handle.read(frames=expected if expected > 0 else -1, dtype="float32",
-                               always_2d=True)  # (frames, channels)
+                frames = expected = stop - start
+            data = handle.read(frames=frames, dtype="float32", always_2d=True)  # (frames, channels)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         suffix = Path(name).suffix.lower()
         hint = (f"'{suffix}' is not a supported audio format" if suffix and suffix not in SUPPORTED_EXTENSIONS

@@ -10,7 +10,7 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
 from configuration_adiff.remote_code import write_remote_code
-from configuration_adiff.tiers import TIERS, check_tier
+from configuration_adiff.tiers import TIERS
 
 from .arguments import reject_unknown_kwargs
 from .audio_io import check_sampling_rate, checked_channels_first, load_audio
@@ -134,9 +134,8 @@ class AdiffProcessor(ProcessorMixin):
         """The new-token budget of a prompt: its tier's (`configuration_adiff.tiers`), also when the tier's prompt or
         one of its paraphrases is given as `text`; `None` for captioning tasks and free text, where the model's
         default budget (`generation_config.max_new_tokens`) applies."""
-        if tier is None and task is None and isinstance(text, str):
-            tier = tier_from_prompt(text)
-        return TIERS[check_tier(tier)].max_new_tokens if tier is not None else None
+        tier = tier_from_prompt(resolve_prompt(tier=tier, task=task, prompt=text))  # validated like the prompt
+        return TIERS[tier].max_new_tokens if tier is not None else None
 
     def _load_clips(self, pairs: list[tuple], sampling_rate, crop=None) -> tuple[list, list]:
         """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip; files are decoded only inside

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from adiff_testing import save_tiny_model
-from transformers import pipeline
+from test_pipeline import model_dir, pipe  # noqa: F401 (the fixtures: a tiny saved model and its pipeline)
 from transformers.testing_utils import CaptureLogger
 
 import adiff.cli
@@ -17,16 +16,6 @@ from processing_adiff import AdiffFeatureExtractor, AdiffProcessor, load_audio
 from processing_adiff import feature_extraction_adiff as feature_module
 
 RATE = 48_000
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny_adiff"))
-
-
-@pytest.fixture(scope="module")
-def pipe(model_dir):
-    return pipeline("audio-difference", model=str(model_dir), device="cpu")
 
 
 @pytest.fixture(scope="module")
