@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_pipeline import model_dir, pipe  # noqa: F401 (the fixtures: a tiny saved model and its pipeline)
+from adiff_testing import save_tiny_model
+from transformers import pipeline
 from transformers.testing_utils import CaptureLogger
 
 import adiff.cli
@@ -16,6 +17,12 @@ from processing_adiff import AdiffFeatureExtractor, AdiffProcessor, load_audio
 from processing_adiff import feature_extraction_adiff as feature_module
 
 RATE = 48_000
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    """The pipeline of a tiny saved model (its folder: `pipe.model.name_or_path`)."""
+    return pipeline("audio-difference", model=str(save_tiny_model(tmp_path_factory.mktemp("tiny"))), device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,8 @@ def test_a_long_file_is_decoded_only_in_its_crop_window(long_stereo, tiny_tokeni
     torch.testing.assert_close(from_file, from_array, atol=0, rtol=0)  # the same crop as decoding it all
 
 
-def test_the_cli_decodes_each_file_once_and_only_its_window(model_dir, long_stereo, tmp_path, monkeypatch):
+def test_the_cli_decodes_each_file_once_and_only_its_window(pipe, long_stereo, tmp_path, monkeypatch):
+    model_dir = pipe.model.name_or_path
     path, samples = long_stereo
     reads, real = [], processing_adiff.audio_io._read
 
@@ -109,7 +117,8 @@ def test_samples_far_outside_the_float_range_are_warned_about():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_a_cuda_device_on_a_cpu_build_is_one_line(model_dir, long_stereo, capsys):
+def test_a_cuda_device_on_a_cpu_build_is_one_line(pipe, long_stereo, capsys):
+    model_dir = pipe.model.name_or_path
     path, _ = long_stereo
     assert adiff.cli.main(["explain", str(path), str(path), "--model", str(model_dir), "--device", "cuda"]) == 1
     error = capsys.readouterr().err.strip()
@@ -117,7 +126,8 @@ def test_a_cuda_device_on_a_cpu_build_is_one_line(model_dir, long_stereo, capsys
     assert "\n" not in error
 
 
-def test_push_without_a_network_is_one_line(model_dir, monkeypatch, capsys):
+def test_push_without_a_network_is_one_line(pipe, monkeypatch, capsys):
+    model_dir = pipe.model.name_or_path
     httpx = pytest.importorskip("httpx2")
 
     def unreachable(*args, **kwargs):

@@ -1,13 +1,11 @@
 """The training run's edges a user meets: Ctrl-C (one line, where to resume), metrics after --resume (each step once),
 rerunning a finished output_dir (refused, not overwritten) and a missing previous-stage folder (one line)."""
 
-import json
-
 import pytest
-from reliability.test_training_faults import lm_recipe, workspace  # noqa: F401 (the fixture)
 from training_testing import write_recipe
 
 from adiff.cli import main as adiff_main
+from reliability.test_training_faults import lm_recipe, workspace  # noqa: F401  (the fixture)
 from training.init_sources import check_init_sources
 from training.loop import FINAL_DIR, TrainingInterrupted, train
 from training.metrics_log import read_metrics
@@ -28,8 +26,8 @@ def interrupt_at_call(monkeypatch, call: int) -> None:
     monkeypatch.setattr(LanguageModelStage, "loss", loss)
 
 
-def test_ctrl_c_is_one_line_with_a_resume_hint_and_resume_logs_each_step_once(workspace, tmp_path, monkeypatch,
-                                                                                capsys):
+def test_ctrl_c_is_one_line_with_a_resume_hint_and_resume_logs_each_step_once(
+        workspace, tmp_path, monkeypatch, capsys):  # noqa: F811
     out = tmp_path / "run"
     recipe = lm_recipe(workspace, out, save_every=2, eval_every=None)
     config = write_recipe(tmp_path / "recipe.yaml", recipe)
@@ -48,13 +46,13 @@ def test_ctrl_c_is_one_line_with_a_resume_hint_and_resume_logs_each_step_once(wo
     assert steps == list(range(1, recipe["train"]["max_steps"] + 1))  # step 3 once, not twice
 
 
-def test_ctrl_c_before_any_checkpoint_says_so(workspace, tmp_path, monkeypatch):
+def test_ctrl_c_before_any_checkpoint_says_so(workspace, tmp_path, monkeypatch):  # noqa: F811
     interrupt_at_call(monkeypatch, 1)
     with pytest.raises(TrainingInterrupted, match="step 0; no checkpoint was written yet"):
         train(recipe_from_dict(lm_recipe(workspace, tmp_path / "run", save_every=2)))
 
 
-def test_a_finished_output_dir_is_not_overwritten_without_resume(workspace, tmp_path, capsys):
+def test_a_finished_output_dir_is_not_overwritten_without_resume(workspace, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "run"
     recipe = lm_recipe(workspace, out, max_steps=2, save_every=None)
     final = train(recipe_from_dict(recipe))
@@ -69,7 +67,7 @@ def test_a_finished_output_dir_is_not_overwritten_without_resume(workspace, tmp_
     assert train(recipe_from_dict(recipe), resume=True) == final  # --resume: already done, nothing to do
 
 
-def test_a_missing_previous_stage_folder_is_one_line(workspace, tmp_path, capsys):
+def test_a_missing_previous_stage_folder_is_one_line(workspace, tmp_path, capsys):  # noqa: F811
     missing = tmp_path / "runs" / "stage1b" / "final"
     recipe = lm_recipe(workspace, tmp_path / "run")
     recipe["init"] = {"tokenizer": str(missing)}
