@@ -260,7 +260,8 @@ def _run_pairs(args, pipe) -> None:
 
 
 def _first_frame(frames: int, rate: int) -> tuple[int, int]:
-    """A `load_audio` crop that decodes one frame: checks a file (exists, decodes, not truncated) without reading it."""
+    """A `load_audio` crop that decodes one frame: checks a file (exists, decodes, not truncated) without reading
+    it."""
     return 0, min(frames, 1)
 
 

@@ -18,7 +18,8 @@ DEFAULT_TIER = 2  # used when a call names no tier, task or prompt: "explain the
 PAIR_KEYS = ("audio1", "audio2")
 PROMPT_KEYS = ("tier", "task", "prompt")
 # Generation parameters may be passed directly (`max_new_tokens=...`) like in `pipeline(...)` itself.
-_GENERATION_KEYS = frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_")) | {"generation_config"}
+_GENERATION_KEYS = (frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_"))
+                    | {"generation_config"})
 # Consumed by `transformers.pipeline()` while loading, then handed on to the pipeline's constructor.
 _LOADING_KWARGS = ("local_files_only",)
 
@@ -72,8 +73,8 @@ def _unpack_pair(item, index: int | None = None, source: str = "list") -> tuple:
     got = f"a {kind} of {len(item)} items" if isinstance(item, (list, tuple)) else f"a {kind}"
     raise ValueError(
         f"Each input of the audio-difference pipeline must be a pair of audios, got {got}{where}. Call "
-        "pipe(audio1, audio2), pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a file "
-        "path, bytes, a 1-D array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
+        "pipe(audio1, audio2), pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a "
+        "file path, bytes, a 1-D array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
 
 
 def _processor_prompt(prompt: dict) -> dict:

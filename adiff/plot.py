@@ -84,8 +84,8 @@ def compute_difference_view(model, input_features: torch.Tensor, seconds: float)
         seconds (`float`): the duration the features span (`feature_extractor.max_length_s`).
     """
     if input_features.dim() != 4 or input_features.shape[:2] != (1, 2):
-        raise ValueError(f"compute_difference_view takes the features of one pair, shape (1, 2, frames, mel_bins); got "
-                         f"{tuple(input_features.shape)}.")
+        raise ValueError(f"compute_difference_view takes the features of one pair, shape (1, 2, frames, mel_bins); "
+                         f"got {tuple(input_features.shape)}.")
     adiff = model.model
     features = input_features.to(adiff.audio_encoder.device)
     clips = features.reshape(2, 1, *features.shape[2:])  # (2, 1, frames, mels)

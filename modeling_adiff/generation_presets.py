@@ -74,8 +74,9 @@ def default_generation_config(model_config) -> GenerationConfig:
     pad_token_id = text_config.pad_token_id if text_config.pad_token_id is not None else eos_token_id
     room = text_config.n_positions - model_config.total_prefix_length
     if room < 1:
-        raise ValueError(f"text_config.n_positions ({text_config.n_positions}) leaves no room for new tokens after the "
-                         f"{model_config.total_prefix_length}-token prefix; raise n_positions or shorten the prefix.")
+        raise ValueError(f"text_config.n_positions ({text_config.n_positions}) leaves no room for new tokens after "
+                         f"the {model_config.total_prefix_length}-token prefix; raise n_positions or shorten the "
+                         "prefix.")
     base = GenerationConfig(bos_token_id=text_config.bos_token_id, eos_token_id=eos_token_id,
                             pad_token_id=pad_token_id, max_new_tokens=min(DEFAULT_MAX_NEW_TOKENS, room))
     return generation_config_for("greedy", base=base)

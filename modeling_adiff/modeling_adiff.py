@@ -96,7 +96,8 @@ class AdiffPreTrainedModel(PreTrainedModel):
         self.config.auto_map = dict(MODEL_AUTO_MAP)
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
+            write_remote_code(save_directory,
+                              ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
 
 
 class AdiffModel(AdiffPreTrainedModel):
@@ -221,7 +222,8 @@ class AdiffModel(AdiffPreTrainedModel):
         Returns: `torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`.
         """
         if prompt_input_ids is None:
-            raise ValueError("prompt_input_ids is required: encode a prompt with AdiffProcessor(text=... or tier=...).")
+            raise ValueError("prompt_input_ids is required: encode a prompt with AdiffProcessor(text=... or "
+                             "tier=...).")
         if prompt_input_ids.shape[-1] != self.config.prompt_length:
             raise ValueError(
                 f"prompt_input_ids must have {self.config.prompt_length} tokens (config.prompt_length), got "
@@ -367,8 +369,8 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                 omitted during training they are taken from `labels` (padding -> the separator id, masked out).
             labels (`torch.LongTensor` of shape `(batch_size, answer_length)`, *optional*): answer tokens followed by
                 <|endoftext|>, -100 where padded. The loss covers only these; the prefix never enters it.
-            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached HTSAT
-                embeddings to use instead of `input_features` (frozen-encoder training).
+            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached
+                HTSAT embeddings to use instead of `input_features` (frozen-encoder training).
         """
         if labels is not None and input_ids is None:
             # Teacher forcing: the model reads the answer it has to predict, shifted inside the loss below.
@@ -410,9 +412,10 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         tier: int | None = None,
         **kwargs,
     ) -> torch.LongTensor:
-        """Generates explanations for a batch of pairs; returns only the new tokens, `(batch_size * num_return_sequences,
-        new_tokens)`. Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword
-        (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...).
+        """Generates explanations for a batch of pairs; returns only the new tokens,
+        `(batch_size * num_return_sequences, new_tokens)`. Takes the processor's outputs (`**inputs`) and any
+        `GenerationMixin.generate` keyword (`max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`,
+        `temperature`, `num_return_sequences`, ...).
         Both audios of every pair are encoded once, in one encoder call, before decoding starts.
 
         `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: shorthand for
@@ -437,15 +440,15 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             attention_mask = None
         max_new_tokens = kwargs.get("max_new_tokens",
                                     (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
-        if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral)
-                                           or max_new_tokens < 1):
+        whole = isinstance(max_new_tokens, numbers.Integral) and not isinstance(max_new_tokens, bool)
+        if max_new_tokens is not None and not (whole and max_new_tokens >= 1):
             raise ValueError(f"max_new_tokens must be a positive whole number of tokens, got {max_new_tokens!r}; "
                              "e.g. max_new_tokens=60.")
         context = self.config.text_config.n_positions
         if max_new_tokens is not None and inputs_embeds.shape[1] + max_new_tokens > context:
             raise ValueError(
-                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the language "
-                f"model's context of {context} positions (text_config.n_positions); ask for at most "
+                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the "
+                f"language model's context of {context} positions (text_config.n_positions); ask for at most "
                 f"{context - inputs_embeds.shape[1]} new tokens.")
         if attention_mask is None:
             attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)

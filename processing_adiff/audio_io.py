@@ -17,7 +17,8 @@ MIN_SAMPLING_RATE = 1_000
 MAX_SAMPLING_RATE = 768_000
 
 # File extensions soundfile (libsndfile >= 1.1) decodes; ".opus" lives in an Ogg container.
-SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64",
+                        ".rf64")
 
 _HEADER_SCAN_BYTES = 1 << 16  # a WAV's chunks before "data" (fmt, LIST, bext, ...) are looked for in this prefix
 _WAV_STREAMING_SIZE = 0x7FFF0000  # data sizes from here up (e.g. 0xFFFFFFFF) mean "unknown": written while streaming
@@ -81,7 +82,8 @@ def check_samples(array, what: str = "audio") -> None:
         if not bad and array.dtype.itemsize > 4:  # only floats wider than float32 can exceed its range
             peak = max(peak, float(np.abs(block).max()))
     if bad:
-        raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before processing.")
+        raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before "
+                         "processing.")
     if peak > FLOAT32_MAX:  # e.g. float64 samples of 1e300
         raise ValueError(f"{what} has samples beyond float32's range (peak {peak:.3g}); float audio is expected in "
                          "[-1, 1]. Rescale it, e.g. `array / np.abs(array).max()`.")

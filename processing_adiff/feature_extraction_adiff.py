@@ -31,14 +31,15 @@ def _warn_about_level(channels: np.ndarray, peak: float, what: str) -> None:
     """Warns when the model would hear something other than the recording: samples far outside [-1, 1], or channels
     that cancel when averaged to mono. `channels` is `(channels, samples)`, `peak` the mono mix's peak."""
     if peak > OUT_OF_RANGE_PEAK:
-        logger.warning(f"{what} has samples up to {peak:.3g}, far outside the [-1, 1] expected of float audio (integer "
-                       "PCM stored as float? divide it by 32768). It is processed as given, as a very loud sound.")
+        logger.warning(f"{what} has samples up to {peak:.3g}, far outside the [-1, 1] expected of float audio "
+                       "(integer PCM stored as float? divide it by 32768). It is processed as given, as a very loud "
+                       "sound.")
     if channels.shape[0] > 1:
         loudest = float(np.abs(channels).max())
         if loudest > 0 and peak < CANCELLED_RATIO * loudest:
-            logger.warning(f"The {channels.shape[0]} channels of {what} cancel when averaged to mono (channel peak "
-                           f"{loudest:.3g}, mono peak {peak:.3g}: one channel is the other inverted?); the model hears "
-                           "near silence. Pass a single channel, e.g. array[0], or fix the wiring.")
+            logger.warning(f"The {channels.shape[0]} channels of {what} cancel when averaged to mono (channel "
+                           f"peak {loudest:.3g}, mono peak {peak:.3g}: one channel is the other inverted?); the model "
+                           "hears near silence. Pass a single channel, e.g. array[0], or fix the wiring.")
 
 
 class AdiffFeatureExtractor(SequenceFeatureExtractor):
@@ -237,7 +238,8 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gain`."""
         window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype)
         spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
-                              window=window, center=True, pad_mode="reflect", return_complex=True)  # (N, freqs, frames)
+                              window=window, center=True, pad_mode="reflect",
+                              return_complex=True)  # (N, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
         mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
         if gain == 1.0:

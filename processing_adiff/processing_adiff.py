@@ -76,7 +76,8 @@ class AdiffProcessor(ProcessorMixin):
         """`ProcessorMixin.save_pretrained`, plus the processing code and `auto_map` so that
         `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
         saved = super().save_pretrained(save_directory, *args, **kwargs)
-        write_remote_code(save_directory, ["processing_adiff.processing_adiff", "processing_adiff.feature_extraction_adiff"])
+        write_remote_code(save_directory,
+                          ["processing_adiff.processing_adiff", "processing_adiff.feature_extraction_adiff"])
         return saved
 
     # ----------------------------------------------------------------------------------------------- inputs
@@ -173,7 +174,8 @@ class AdiffProcessor(ProcessorMixin):
             tokens = tok(f"{prompt} {tok.eos_token}", add_special_tokens=False)["input_ids"]
             if len(tokens) > self.prompt_length:
                 logger.warning(f"Prompt {prompt!r} has {len(tokens)} tokens (EOS included), more than prompt_length="
-                               f"{self.prompt_length}; it is cut to {self.prompt_length} tokens, keeping the final EOS.")
+                               f"{self.prompt_length}; it is cut to {self.prompt_length} tokens, keeping the "
+                               "final EOS.")
                 tokens = tokens[: self.prompt_length - 1] + [tok.eos_token_id]
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
@@ -232,7 +234,8 @@ class AdiffProcessor(ProcessorMixin):
         if answers is not None and text_target is not None:
             raise ValueError("Give the targets once: answers= or its alias text_target=, not both.")
         if return_tensors != "pt":
-            raise ValueError(f"AdiffProcessor returns PyTorch tensors only (return_tensors='pt'), got {return_tensors!r}.")
+            raise ValueError(f"AdiffProcessor returns PyTorch tensors only (return_tensors='pt'), got "
+                             f"{return_tensors!r}.")
         answers = answers if answers is not None else text_target
         rng = rng if rng is not None else random.Random()
         pairs = self._pairs(audio)

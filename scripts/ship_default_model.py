@@ -127,7 +127,8 @@ def main(argv=None) -> int:
                             write=False)
     continued = second_pass(args.model)
     card += TRAINING_AND_LIMITS.format(
-        train_pairs=corpus_info["counts"]["train"]["pairs"], final_stage_data=final_stage_data(args.model, corpus_info),
+        train_pairs=corpus_info["counts"]["train"]["pairs"],
+        final_stage_data=final_stage_data(args.model, corpus_info),
         second_pass=continued, vocab=len(processor.tokenizer),
         train_time="two and a half hours" if continued else "two hours",
         classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)

@@ -171,7 +171,8 @@ def test_reference_encodes_each_audio_like_the_batched_encoder(model, processor)
     rng = np.random.default_rng(1)
     first, second = (rng.standard_normal(RATE * 10).astype(np.float32) * 0.1 for _ in range(2))
     reference = OfficialGreedyReference(model, processor.feature_extractor)
-    batched = model.model.encode_audio(processor(audio=(first, second), text="x", sampling_rate=RATE)["input_features"])
+    features = processor(audio=(first, second), text="x", sampling_rate=RATE)["input_features"]
+    batched = model.model.encode_audio(features)
     torch.testing.assert_close(reference.encode_pair(first, second, RATE), batched, atol=1e-5, rtol=1e-5)
 
 

@@ -249,7 +249,7 @@ def test_bad_input_shapes_are_explained(model, tiny_config):
         model.get_prefix_embeddings(input_features=features[:, 0], prompt_input_ids=prompt)
     with pytest.raises(ValueError, match="prompt_input_ids must have 8 tokens"):
         model.get_prefix_embeddings(input_features=features, prompt_input_ids=prompt[:, :5])
-    with pytest.raises(TypeError, match="generate\(\) got `labels`: they are for training"):
+    with pytest.raises(TypeError, match=r"generate\(\) got `labels`: they are for training"):
         model.generate(input_features=features, prompt_input_ids=prompt, labels=prompt)
 
 
@@ -274,7 +274,8 @@ def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model
         # Simulate a user who never installed this project: its packages cannot be imported.
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training', 'adiff'):\n"
+        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training',\n"
+        "                                  'adiff'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "from transformers import AutoModel, AutoProcessor\n"

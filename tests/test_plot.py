@@ -107,5 +107,6 @@ def test_the_distance_title_names_the_stretch_or_says_why_there_is_none():
     assert bump.most_different() == (4.0, 7.0) and bump.difference_title().endswith("most at 4.0-7.0 s")
     assert view([0.5, 0.5, 0.5, 0.5]).difference_title().endswith("throughout, no stretch stands out")
     same = view([2e-7, -1e-7, 0.0, 1e-7])
-    assert same.most_different() is None and same.difference_title().endswith("nowhere: the encoder hears the same sound")
+    assert same.most_different() is None
+    assert same.difference_title().endswith("nowhere: the encoder hears the same sound")
     plot_difference(same, "Both audios are the same.")  # no stretch to mark: draws without one

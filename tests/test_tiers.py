@@ -45,4 +45,5 @@ def test_training_collator_draws_paraphrases_through_the_processor(processor, ti
     assert AdiffCollator(processor, training=True).prompt(rows[1], random.Random(0)) == "from the processor"
     assert calls[0]["tier"] == 3 and calls[0]["training"] is True
     with pytest.raises(ValueError, match="non-empty string"):
-        AdiffCollator(AdiffProcessor(AdiffFeatureExtractor(), tiny_tokenizer)).prompt({"input": "   "}, random.Random(0))
+        collator = AdiffCollator(AdiffProcessor(AdiffFeatureExtractor(), tiny_tokenizer))
+        collator.prompt({"input": "   "}, random.Random(0))

@@ -143,9 +143,9 @@ class TaggerStage(Stage):
         self.clip_options = {"background_labels": bool(self.recipe.data.get("background_labels", False)),
                              "frame_steps": tscam_time_steps(config)
                              if self.recipe.data.get("frame_labels", True) else None}
-        self.train_clips = ClipTaggingData(split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv"),
-                                           self.feature_extractor, training=True, label_names=self.class_names(corpus),
-                                           **self.clip_options)
+        train_csv = split_file(corpus, _split(self.recipe, "train_split", "train"), "_clips.csv")
+        self.train_clips = ClipTaggingData(train_csv, self.feature_extractor, training=True,
+                                           label_names=self.class_names(corpus), **self.clip_options)
         return AdiffAudioTagger(config, self.train_clips.label_names,
                                 frame_positive_weight=self.recipe.model.get("frame_positive_weight", 1.0))
 
@@ -277,7 +277,8 @@ class AdiffStage(Stage):
             self.processor = AdiffProcessor.from_pretrained(str(source))
             self.tokenizer = self.processor.tokenizer
             if settings:
-                logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings), source)
+                logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings),
+                               source)
         else:
             if not init.get("audio_encoder") or not init.get("language_model"):
                 raise ValueError(f"Stage {self.recipe.stage!r} needs init.from_pretrained (an ADIFF folder) or both "
@@ -359,8 +360,8 @@ class AdiffStage(Stage):
         if missing:
             raise ValueError(f"data.fact_loss_weight needs SynthDiff facts for every training row; {len(missing)} of "
                              f"{len(rows)} rows have none in the splits' _facts.jsonl files, e.g. "
-                             f"{missing[0]['filepath1']!r} / {missing[0]['filepath2']!r}. Set data.fact_loss_weight: 0 "
-                             "for data without facts.")
+                             f"{missing[0]['filepath1']!r} / {missing[0]['filepath2']!r}. Set "
+                             "data.fact_loss_weight: 0 for data without facts.")
         return targets
 
     def loss(self, model, batch):
@@ -398,7 +399,8 @@ class AdiffStage(Stage):
 
 
 def accelerator_unwrap(model):
-    """The bare model inside DDP / compile / PEFT wrappers (modules are shared, so changing them changes the wrapper)."""
+    """The bare model inside DDP / compile / PEFT wrappers (modules are shared, so changing them changes the
+    wrapper)."""
     while hasattr(model, "module"):
         model = model.module
     model = getattr(model, "_orig_mod", model)

@@ -38,7 +38,8 @@ BEHAVIOUR_KINDS = ("swap", "identity", "gain")
 
 
 def load_model(model, processor=None, device=None) -> tuple:
-    """`(model, processor)` from a saved model folder, or a model object and its processor, in eval mode on `device`."""
+    """`(model, processor)` from a saved model folder, or a model object and its processor, in eval mode on
+    `device`."""
     if isinstance(model, (str, Path)):
         folder = Path(model)
         if not (folder / "config.json").is_file():
@@ -61,7 +62,8 @@ def load_model(model, processor=None, device=None) -> tuple:
 
 
 def _requests(rows, behaviour: bool, behaviour_max_pairs: int | None, gain_db: float) -> tuple:
-    """Explanation requests (rows first, then the behavioural variants) and, per kind, the request index of each row."""
+    """Explanation requests (rows first, then the behavioural variants) and, per kind, the request index of each
+    row."""
     requests = [ExplainRequest(r.audio1, r.audio2, r.tier) for r in rows]
     variants = {kind: {} for kind in BEHAVIOUR_KINDS}
     if not behaviour:

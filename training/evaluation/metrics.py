@@ -80,9 +80,9 @@ def spice_unavailable_reason() -> str | None:
     lib = root / "spice" / "lib"
     missing = [jar for jar in SPICE_CORENLP_JARS if not (lib / jar).is_file()]
     if missing:
-        return (f"Stanford CoreNLP 3.6.0 is missing ({', '.join(missing)} not in {lib}); pycocoevalcap downloads it from "
-                "nlp.stanford.edu on first use, which this evaluator never does. With internet access run `python -c "
-                "'from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()'` once")
+        return (f"Stanford CoreNLP 3.6.0 is missing ({', '.join(missing)} not in {lib}); pycocoevalcap downloads it "
+                "from nlp.stanford.edu on first use, which this evaluator never does. With internet access run "
+                "`python -c 'from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()'` once")
     return None
 
 
@@ -228,5 +228,5 @@ def caption_metrics(candidates, references, metrics=METRIC_FAMILIES) -> CaptionS
     return out
 
 
-__all__ = ["METRIC_NAMES", "METRIC_FAMILIES", "AVG_OF", "CIDER_MIN_PAIRS", "SPICE_CORENLP_JARS", "CaptionScores", "caption_metrics",
-           "spice_unavailable_reason"]
+__all__ = ["METRIC_NAMES", "METRIC_FAMILIES", "AVG_OF", "CIDER_MIN_PAIRS", "SPICE_CORENLP_JARS", "CaptionScores",
+           "caption_metrics", "spice_unavailable_reason"]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .catalogue import CLASS_NAMES, ONSETS, REVERBS, TIMBRES
-from .scene import SPEEDS, ClipSpec, _seed, sample_clip, sample_event
+from .scene import SPEEDS, _seed, sample_clip, sample_event
 
 PAIR_TYPES = ("unrelated", "edited", "identical", "near_identical")
 EDITS = ("gain", "reverb", "filter", "noise", "speed", "clipping", "event_added", "event_removed", "event_replaced",
@@ -35,7 +35,8 @@ def _edit(rng: np.random.Generator, edit: str) -> tuple:
     if edit in ("event_added", "event_removed"):
         base = sample_clip(rng, num_events=int(rng.integers(0, 3)))
         free = [o for o in ONSETS if o not in {e.onset for e in base.events}]
-        new = sample_event(rng, str(rng.choice([c for c in CLASS_NAMES if c not in base.labels()])), str(rng.choice(free)))
+        name = str(rng.choice([c for c in CLASS_NAMES if c not in base.labels()]))
+        new = sample_event(rng, name, str(rng.choice(free)))
         edited = base.replace(events=base.events + [new])
         # "Added" puts the richer clip second, "removed" first; the facts always say which clip has the event.
         return base, edited, {"class": new.name}, edit == "event_added"

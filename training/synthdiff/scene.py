@@ -166,4 +166,5 @@ def _measure(audio: np.ndarray, spec: ClipSpec, events: list) -> dict:
     }
 
 
-__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "sample_event", "sample_clip", "impression", "render_scene", "render_clip"]
+__all__ = ["EventSpec", "ClipSpec", "SPEEDS", "sample_event", "sample_clip", "impression", "render_scene",
+           "render_clip"]
