@@ -9,7 +9,8 @@ ROOT = Path(__file__).parent
 setup(
     name="adiff-transformers",
     version="0.1.0",
-    description="ADIFF (ICLR 2025) as a Hugging Face Transformers model: explain audio differences in natural language",
+    description=("ADIFF (ICLR 2025) as a Hugging Face Transformers model: explain audio differences in natural "
+                 "language"),
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
@@ -44,7 +45,7 @@ setup(
         "eval": ["pycocoevalcap>=1.2"],
         # Only for users whose torch build matches a torchaudio wheel (PyPI's are CUDA builds); never needed.
         "torchaudio": ["torchaudio"],
-        "dev": ["pytest>=8", "hypothesis>=6", "pycocoevalcap>=1.2"],
+        "dev": ["pytest>=8", "hypothesis>=6", "pycocoevalcap>=1.2", "ruff>=0.17,<0.18"],
     },
     entry_points={"console_scripts": ["adiff=adiff.cli:main"]},
     classifiers=[

@@ -21,6 +21,7 @@ import re
 import sys
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 from transformers import pipeline, set_seed
 from transformers.utils import logging as hf_logging
@@ -166,7 +167,20 @@ def _load_pipeline(args):
     if not Path(model).exists() and not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
         raise FileNotFoundError(f"--model {model}: no such folder. Give the folder of a saved ADIFF model (or a Hub "
                                 "repository id, user/name).")
+    _check_device(args.device)
     return pipeline(TASK, model=model, device=args.device), model
+
+
+def _check_device(device: str | None) -> None:
+    """A GPU device this torch build cannot use is a one-line error here, not an assertion deep in torch."""
+    kind = (device or "").split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        build = f"this PyTorch ({torch.__version__}) " + ("has no CUDA support" if torch.version.cuda is None
+                                                         else "sees no CUDA GPU")
+        raise ValueError(f"--device {device}: {build}. Run with --device cpu (or leave --device out), or install a "
+                         "CUDA build of PyTorch on a machine with a GPU.")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: Apple's MPS backend is not available here. Run with --device cpu.")
 
 
 def _generation_kwargs(args) -> dict:
@@ -185,16 +199,24 @@ def _explain(pipe, jobs: list[dict], args, progress: bool):
     return tqdm(results, total=len(jobs), desc="explaining", unit="pair", disable=not progress, file=sys.stderr)
 
 
+def _decode_once(pipe, path: str) -> dict:
+    """The part of an audio file the model hears (the feature extractor's crop window), decoded once for every tier
+    and the plot: a 1-hour file costs what its 10-second window does."""
+    array, rate = load_audio(path, crop=pipe.processor.feature_extractor.crop_window)
+    return {"array": array, "sampling_rate": rate}
+
+
 def _run_single(args, pipe, model: str) -> None:
     prompts = _prompts(args) or [{"tier": DEFAULT_TIER}]
-    jobs = [{"audio1": args.audio[0], "audio2": args.audio[1], "prompt": prompt} for prompt in prompts]
+    audio = [_decode_once(pipe, path) for path in args.audio]
+    jobs = [{"audio1": audio[0], "audio2": audio[1], "prompt": prompt} for prompt in prompts]
     results = []
     for output, prompt in zip(_explain(pipe, jobs, args, progress=False), prompts):
         results.append({**_describe_prompt(prompt), "generated_text": output["generated_text"]})
     labels = [_label(result) for result in results]
     if args.plot:
-        _write_plot(args, pipe, [f"{label}: {r['generated_text']}" if len(results) > 1 else r["generated_text"]
-                                 for label, r in zip(labels, results)])
+        _write_plot(args, pipe, audio, [f"{label}: {r['generated_text']}" if len(results) > 1 else r["generated_text"]
+                                        for label, r in zip(labels, results)])
     if args.json:
         print(json.dumps({"audio1": args.audio[0], "audio2": args.audio[1], "model": model, "results": results,
                           "plot": args.plot}, indent=2, ensure_ascii=False))
@@ -211,8 +233,8 @@ def _label(result: dict) -> str:
     return result["task"] or "Answer"
 
 
-def _write_plot(args, pipe, explanations: list[str]) -> None:
-    features = pipe.preprocess((args.audio[0], args.audio[1]))["input_features"]
+def _write_plot(args, pipe, audio: list[dict], explanations: list[str]) -> None:
+    features = pipe.preprocess((audio[0], audio[1]))["input_features"]
     view = compute_difference_view(pipe.model, features, pipe.processor.feature_extractor.max_length_s)
     figure = plot_difference(view, explanations, names=(Path(args.audio[0]).name, Path(args.audio[1]).name))
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +260,12 @@ def _run_pairs(args, pipe) -> None:
     print(f"Wrote {len(jobs)} explanation(s) for {len(pairs)} pair(s) to {out}", file=sys.stderr)
 
 
+def _first_frame(frames: int, rate: int) -> tuple[int, int]:
+    """A `load_audio` crop that decodes one frame: checks a file (exists, decodes, not truncated) without reading
+    it."""
+    return 0, min(frames, 1)
+
+
 def cmd_explain(args) -> None:
     if args.pairs:
         if args.audio:
@@ -252,7 +280,7 @@ def cmd_explain(args) -> None:
         raise UsageError("--out is for --pairs; for one pair use --json")
     else:
         for path in args.audio:  # before the model loads; the library says what is wrong (missing, a directory, ...)
-            load_audio(path)
+            load_audio(path, crop=_first_frame)
     if args.seed is not None:
         set_seed(args.seed)
     pipe, model = _load_pipeline(args)
@@ -276,9 +304,23 @@ def cmd_push(args) -> None:
         folder = export_for_hub(args.model_dir, args.out, repo_id=args.repo_id, **card)
         print(f"Wrote the Hub-ready folder {folder} (nothing uploaded)")
         return
-    commit = push_model(args.model_dir, args.repo_id, token=args.token, private=args.private,
-                        endpoint=args.endpoint, **card)
+    try:
+        commit = push_model(args.model_dir, args.repo_id, token=args.token, private=args.private,
+                            endpoint=args.endpoint, **card)
+    except Exception as error:
+        if not _is_network_error(error):
+            raise
+        raise ConnectionError(f"Could not reach the Hub to upload {args.model_dir} to {args.repo_id} ({error}). Check "
+                              "the network connection (proxy, --endpoint), or write the folder with --out DIR and "
+                              "upload it later.") from error
     print(f"Uploaded {args.model_dir} to {getattr(commit, 'commit_url', None) or args.repo_id}")
+
+
+def _is_network_error(error: Exception) -> bool:
+    """Connection failures of the Hub client (httpx / requests transport errors, or Python's own)."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, ConnectionError) or bool(names & {"TransportError", "RequestError", "ConnectionError",
+                                                                "NetworkError", "TimeoutException"})
 
 
 def run_forwarded(name: str, argv: list[str]):
@@ -398,8 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"adiff {command}: error: {message}" if command else f"adiff: error: {message}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("adiff: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as error:  # training says where to resume from
+        print(f"adiff: interrupted: {error}" if str(error) else "adiff: interrupted", file=sys.stderr)
         return 130
     return 0
 

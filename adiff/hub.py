@@ -215,8 +215,9 @@ def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | 
         "metrics": list(dict.fromkeys(metric["type"] for entry in index for metric in entry["metrics"])),
         "model-index": [{"name": name, "results": index}] if index else [],
     }
-    evaluation = "\n".join(dataclasses.replace(report, model=name).to_markdown().replace("## Evaluation", "### Evaluation")
-                           for report in reports)
+    evaluation = "\n".join(
+        dataclasses.replace(report, model=name).to_markdown().replace("## Evaluation", "### Evaluation")
+        for report in reports)
     repo = repo_id or "path/to/this/folder"
     rate = _sampling_rate(model_dir)
     if training_data is None:

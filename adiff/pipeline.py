@@ -4,6 +4,7 @@ This module imports only `torch` and `transformers` (the processor does the audi
 as is into saved model folders and runs as remote code (`pipeline(..., trust_remote_code=True)`).
 """
 
+import copy
 import difflib
 import re
 import types
@@ -17,7 +18,8 @@ DEFAULT_TIER = 2  # used when a call names no tier, task or prompt: "explain the
 PAIR_KEYS = ("audio1", "audio2")
 PROMPT_KEYS = ("tier", "task", "prompt")
 # Generation parameters may be passed directly (`max_new_tokens=...`) like in `pipeline(...)` itself.
-_GENERATION_KEYS = frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_")) | {"generation_config"}
+_GENERATION_KEYS = (frozenset(key for key in vars(GenerationConfig()) if not key.startswith("_"))
+                    | {"generation_config"})
 # Consumed by `transformers.pipeline()` while loading, then handed on to the pipeline's constructor.
 _LOADING_KWARGS = ("local_files_only",)
 
@@ -71,8 +73,8 @@ def _unpack_pair(item, index: int | None = None, source: str = "list") -> tuple:
     got = f"a {kind} of {len(item)} items" if isinstance(item, (list, tuple)) else f"a {kind}"
     raise ValueError(
         f"Each input of the audio-difference pipeline must be a pair of audios, got {got}{where}. Call "
-        "pipe(audio1, audio2), pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a file "
-        "path, bytes, a 1-D array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
+        "pipe(audio1, audio2), pipe({'audio1': a, 'audio2': b}) or pipe([(a1, b1), (a2, b2), ...]); an audio is a "
+        "file path, bytes, a 1-D array at the model's sampling rate or {'array': ..., 'sampling_rate': ...}.")
 
 
 def _processor_prompt(prompt: dict) -> dict:
@@ -82,6 +84,19 @@ def _processor_prompt(prompt: dict) -> dict:
                          f"{' and '.join(sorted(prompt))}.")
     [(name, value)] = (prompt or {"tier": DEFAULT_TIER}).items()
     return {"text" if name == "prompt" else name: value}
+
+
+def _set_budget(generate_kwargs: dict, budget: int) -> None:
+    """Puts a tier's token budget into `generate()`'s keywords, unless they already set `max_new_tokens` (directly or
+    in their `generation_config`)."""
+    config = generate_kwargs.get("generation_config")
+    if "max_new_tokens" in generate_kwargs or (config is not None and config.max_new_tokens is not None):
+        return
+    if config is None:
+        generate_kwargs["max_new_tokens"] = budget
+    else:  # generate() takes parameters or a config, not both: the budget goes in a copy of the user's config
+        generate_kwargs["generation_config"] = copy.deepcopy(config)
+        generate_kwargs["generation_config"].max_new_tokens = budget
 
 
 class AudioDifferencePipeline(Pipeline):
@@ -137,6 +152,9 @@ class AudioDifferencePipeline(Pipeline):
         if audio2 is not None:
             audio1 = {"audio1": audio1, "audio2": audio2}
         elif isinstance(audio1, list):
+            if not audio1:
+                raise ValueError("The audio-difference pipeline got an empty list of pairs; give at least one pair: "
+                                 "pipe([(a1, b1), ...]), or pipe(a, b) for a single pair.")
             audio1 = [_ListItem(index, pair) for index, pair in enumerate(audio1)]
         elif isinstance(audio1, types.GeneratorType):
             audio1 = (_ListItem(index, pair) for index, pair in enumerate(audio1))
@@ -193,15 +211,15 @@ class AudioDifferencePipeline(Pipeline):
             if index is not None:
                 _renumber(error, index)
             raise
-        # (1,): picks the token budget; 0 = no tier. The processor has accepted the tier, "2" included.
-        model_inputs["tier"] = torch.tensor([int(prompt.get("tier", 0))])
+        # (1,): the tier's new-token budget, chosen here from the prompt; 0 = none (captioning, free text)
+        model_inputs["token_budget"] = torch.tensor([self.processor.max_new_tokens_for(**prompt) or 0])
         return model_inputs
 
     def _forward(self, model_inputs, **generate_kwargs):
-        tiers = model_inputs.pop("tier")  # (B,)
-        if int(tiers.min()) > 0:  # every pair asks for a tier: the longest one's budget (`max_new_tokens` wins)
-            generate_kwargs.setdefault("tier", int(tiers.max()))
+        budgets = model_inputs.pop("token_budget")  # (B,)
         generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
+        if int(budgets.min()) > 0:  # every pair has a tier: the longest one's budget, unless the user set one
+            _set_budget(generate_kwargs, int(budgets.max()))
         sequences = self.model.generate(**model_inputs, **generate_kwargs)  # (B * num_return_sequences, new_tokens)
         pairs = model_inputs["input_features"].shape[0]
         return {"sequences": sequences.view(pairs, -1, sequences.shape[-1])}  # (B, num_return_sequences, new_tokens)

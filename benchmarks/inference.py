@@ -336,9 +336,10 @@ def main(argv=None) -> dict:
         run["speedup_vs_reference"] = run["pairs_per_s"] / results["reference_pairs_per_s"]
         run["cpu_speedup_vs_reference"] = results["reference_cpu_s_per_pair"] / run["cpu_s_per_pair"]
         runs.append(run)
-        log(f"batch {batch_size:>4} : {run['pairs_per_s']:.3f} pairs/s = {run['speedup_vs_reference']:.1f}x reference; "
-            f"per batch {run['features_s']:.2f} s features, {run['audio_encoder_s']:.2f} s HTSAT, "
-            f"{run['prefix_s']:.2f} s prefix, {run['decode_s']:.2f} s decoding; {run['cpu_s_per_pair']:.2f} CPU s/pair")
+        log(f"batch {batch_size:>4} : {run['pairs_per_s']:.3f} pairs/s = {run['speedup_vs_reference']:.1f}x "
+            f"reference; per batch {run['features_s']:.2f} s features, {run['audio_encoder_s']:.2f} s HTSAT, "
+            f"{run['prefix_s']:.2f} s prefix, {run['decode_s']:.2f} s decoding; "
+            f"{run['cpu_s_per_pair']:.2f} CPU s/pair")
     results["runs"] = runs
     for run in runs:
         results[f"batch{run['batch_size']}_pairs_per_s"] = run["pairs_per_s"]

@@ -67,7 +67,8 @@ def time_steps(model, processor, rows: list[dict], batches: list[list[int]], emb
     def step(batch):
         prompt_ids, _ = processor.encode_prompts([rows[i]["input"] for i in batch])
         inputs = {"audio_embeds": torch.randn(len(batch), 2, embed_dim, generator=generator),
-                  "prompt_input_ids": prompt_ids, "labels": processor.encode_answers([rows[i]["answer"] for i in batch])}
+                  "prompt_input_ids": prompt_ids,
+                  "labels": processor.encode_answers([rows[i]["answer"] for i in batch])}
         loss, _ = adiff_loss(model, inputs)
         loss.backward()
         optimizer.step()

@@ -58,7 +58,8 @@ class OfficialGreedyReference:
 
     @torch.no_grad()
     def decode(self, prefix: torch.Tensor, max_new_tokens: int, stop_token_id: int | None) -> torch.LongTensor:
-        """Cache-less greedy decoding from a `(1, L, E)` prefix; returns the new tokens, `(n,)`, n <= max_new_tokens."""
+        """Cache-less greedy decoding from a `(1, L, E)` prefix; returns the new tokens, `(n,)`,
+        n <= max_new_tokens."""
         language_model, lm_head = self.model.model.language_model, self.model.lm_head
         embeddings = self.model.get_input_embeddings()
         sequence = prefix  # (1, L, E), grows by one embedding per step

@@ -15,8 +15,8 @@ Modes, all with the freezing of the real stages (`training.stages.set_trainable`
 time spent obtaining the clip embeddings (`embeddings_s_per_sample`: log-mels + encoder vs a cache lookup). The step
 itself (prefix modules forward/backward through the frozen GPT-2) is the same in both modes, so it bounds the
 whole-step speed-up: the cache removes the encoder's share of an epoch, nothing else. On CPU the peak is the process's
-peak RSS, libraries included (`baseline_rss_mb` is that RSS before the model is built). Synthetic data (noise waveforms,
-random token ids of `--answer-tokens` per answer) keeps the numbers independent of any corpus. Timings are
+peak RSS, libraries included (`baseline_rss_mb` is that RSS before the model is built). Synthetic data (noise
+waveforms, random token ids of `--answer-tokens` per answer) keeps the numbers independent of any corpus. Timings are
 wall-clock with a fixed thread count; on a shared machine compare numbers of one run only.
 
     python benchmarks/training.py                       # small and base, 2 threads
@@ -209,8 +209,9 @@ def main(argv=None) -> dict:
         for mode in MODES:
             results[f"{size}_{mode}_samples_per_s"] = by_mode[mode]["samples_per_s"]
             results[f"{size}_{mode}_peak_memory_mb"] = by_mode[mode]["peak_memory_mb"]
-        print(f"{size}: the embedding cache makes stage 2 {speedup:.1f}x faster per epoch (target >= 10x); getting the "
-              f"embeddings of an epoch is {results[f'{size}_embedding_speedup']:.0f}x faster", file=sys.stderr)
+        print(f"{size}: the embedding cache makes stage 2 {speedup:.1f}x faster per epoch (target >= 10x); "
+              f"getting the embeddings of an epoch is {results[f'{size}_embedding_speedup']:.0f}x faster",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(results))
     return results

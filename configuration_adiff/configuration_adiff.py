@@ -132,7 +132,8 @@ class AdiffConfig(PreTrainedConfig):
                 f"audio_config.hidden_size ({audio.hidden_size}) must equal the HTSAT pooled width "
                 f"patch_embeds_hidden_size * 2 ** (len(depths) - 1) = {pooled}. Set hidden_size={pooled}.")
         _check(audio.enable_fusion is False,
-               "audio_config.enable_fusion must be False: ADIFF encodes fixed 10 s clips without CLAP's feature fusion.")
+               "audio_config.enable_fusion must be False: ADIFF encodes fixed 10 s clips without CLAP's feature "
+               "fusion.")
 
     @property
     def audio_embedding_dim(self) -> int:

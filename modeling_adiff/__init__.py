@@ -18,9 +18,11 @@ from .modeling_adiff import (
 
 AutoModel.register(AdiffConfig, AdiffForConditionalGeneration, exist_ok=True)
 AutoModelForCausalLM.register(AdiffConfig, AdiffForConditionalGeneration, exist_ok=True)
-# Saved folders carry the code and `auto_map` for users without this package (see AdiffPreTrainedModel.save_pretrained).
+# Saved folders carry the code and `auto_map` for users without this package (see
+# AdiffPreTrainedModel.save_pretrained).
 AdiffConfig.register_for_auto_class()
 AdiffForConditionalGeneration.register_for_auto_class("AutoModel")
 
-__all__ = ["AdiffEventHead", "AdiffEventHeadOutput", "AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
+__all__ = ["AdiffEventHead", "AdiffEventHeadOutput", "AdiffPreTrainedModel", "AdiffModel",
+           "AdiffForConditionalGeneration", "AdiffModelOutput",
            "AdiffCausalLMOutput"]

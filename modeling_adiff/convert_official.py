@@ -391,8 +391,8 @@ def load_official_state_dict(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as error:
         raise ValueError(
             f"{path} holds Python objects besides tensors, and loading it would run code from the file. Only plain "
-            "state_dicts (torch.save(model.state_dict())) are accepted. If you trust the file, re-save its state_dict: "
-            "torch.save(torch.load(path, weights_only=False)['<key>'], 'clean.ckpt').") from error
+            "state_dicts (torch.save(model.state_dict())) are accepted. If you trust the file, re-save its "
+            "state_dict: torch.save(torch.load(path, weights_only=False)['<key>'], 'clean.ckpt').") from error
     if isinstance(state, Mapping) and not any(isinstance(v, torch.Tensor) for v in state.values()):
         nested = [name for name in ("state_dict", "model") if isinstance(state.get(name), Mapping)]
         if nested:
@@ -442,7 +442,8 @@ class ConversionReport:
         return "\n".join(lines)
 
 
-def convert_state_dict(official: Mapping[str, torch.Tensor], model, feature_extractor) -> tuple[dict, ConversionReport]:
+def convert_state_dict(official: Mapping[str, torch.Tensor], model,
+                       feature_extractor) -> tuple[dict, ConversionReport]:
     """Rename / split the official tensors for `model` and verify the dropped-but-recomputed ones.
 
     Returns the model state_dict to load (float tensors cast to the model's dtype) and the report.
@@ -464,8 +465,8 @@ def convert_state_dict(official: Mapping[str, torch.Tensor], model, feature_extr
     too_far = {key: diff for key, diff in checks.items() if diff > FRONT_END_TOLERANCE}
     if too_far:
         raise ValueError(f"These official tensors differ from the ones this implementation recomputes (max abs "
-                         f"difference > {FRONT_END_TOLERANCE}): {too_far}. The checkpoint's front end or Swin geometry "
-                         "is not the one the config describes; pass the matching official config JSON.")
+                         f"difference > {FRONT_END_TOLERANCE}): {too_far}. The checkpoint's front end or Swin "
+                         "geometry is not the one the config describes; pass the matching official config JSON.")
     if LM_HEAD_KEY in converted and not torch.equal(converted[LM_HEAD_KEY], converted[EMBEDDINGS_KEY]):
         raise ValueError("The official lm_head.weight differs from wte.weight, but ADIFF ties them (as the official "
                          "GPT2LMHeadModel does); this checkpoint was not produced by the official code.")

@@ -13,13 +13,10 @@ import copy
 
 from transformers import GenerationConfig
 
-# New-token budget per explanation tier (1: a few words, 2: a sentence, 3: in detail). The longest reference answers
-# of the released ACD/CLD splits are 82, 125 and 277 GPT-2 tokens (with <|endoftext|>; 99th percentiles 59, 95, 256):
-# each budget leaves room above the longest one, so a trained model is cut off only when it fails to stop.
-TIER_MAX_NEW_TOKENS = {1: 96, 2: 160, 3: 320}
+from configuration_adiff.tiers import DEFAULT_MAX_NEW_TOKENS, TIERS, check_tier
 
-# The budget when the tier is unknown (free-text prompts, captioning tasks): enough for the longest tier.
-DEFAULT_MAX_NEW_TOKENS = max(TIER_MAX_NEW_TOKENS.values())
+# New-token budget per explanation tier, defined with each tier's prompt in `configuration_adiff.tiers`.
+TIER_MAX_NEW_TOKENS = {number: tier.max_new_tokens for number, tier in TIERS.items()}
 
 # Sampling knobs a preset resets, so that switching from sampling to greedy or beam search leaves none behind.
 _SAMPLING_KEYS = ("top_k", "top_p", "temperature")
@@ -33,13 +30,6 @@ GENERATION_PRESETS = {
     # Deterministic beam search, for users who want a less repetitive deterministic output than greedy.
     "beam": {"do_sample": False, "num_beams": 4, "early_stopping": True},
 }
-
-
-def _check_tier(tier) -> int:
-    if isinstance(tier, bool) or tier not in TIER_MAX_NEW_TOKENS:
-        raise ValueError(f"Unknown tier {tier!r}; expected one of {sorted(TIER_MAX_NEW_TOKENS)} (1: a few words, "
-                         "2: a sentence, 3: in detail), or tier=None to keep the base config's max_new_tokens.")
-    return tier
 
 
 def generation_config_for(preset: str | None = "greedy", tier: int | None = None,
@@ -66,7 +56,7 @@ def generation_config_for(preset: str | None = "greedy", tier: int | None = None
         for key, value in settings.items():
             setattr(config, key, value)
     if tier is not None:
-        config.max_new_tokens = TIER_MAX_NEW_TOKENS[_check_tier(tier)]
+        config.max_new_tokens = TIER_MAX_NEW_TOKENS[check_tier(tier)]
     config.validate()
     return config
 
@@ -84,8 +74,9 @@ def default_generation_config(model_config) -> GenerationConfig:
     pad_token_id = text_config.pad_token_id if text_config.pad_token_id is not None else eos_token_id
     room = text_config.n_positions - model_config.total_prefix_length
     if room < 1:
-        raise ValueError(f"text_config.n_positions ({text_config.n_positions}) leaves no room for new tokens after the "
-                         f"{model_config.total_prefix_length}-token prefix; raise n_positions or shorten the prefix.")
+        raise ValueError(f"text_config.n_positions ({text_config.n_positions}) leaves no room for new tokens after "
+                         f"the {model_config.total_prefix_length}-token prefix; raise n_positions or shorten the "
+                         "prefix.")
     base = GenerationConfig(bos_token_id=text_config.bos_token_id, eos_token_id=eos_token_id,
                             pad_token_id=pad_token_id, max_new_tokens=min(DEFAULT_MAX_NEW_TOKENS, room))
     return generation_config_for("greedy", base=base)

@@ -26,7 +26,8 @@ class AdiffAttention(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         batch, length, dim = hidden.shape
         queries = self.to_queries(hidden).view(batch, length, self.num_heads, self.head_dim)  # (B, N, H, D)
-        keys_values = self.to_keys_values(hidden).view(batch, length, 2, self.num_heads, self.head_dim)  # (B, N, 2, H, D)
+        keys_values = self.to_keys_values(hidden).view(
+            batch, length, 2, self.num_heads, self.head_dim)  # (B, N, 2, H, D)
         keys, values = keys_values.unbind(dim=2)  # each (B, N, H, D)
         attended = F.scaled_dot_product_attention(
             queries.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),  # (B, H, N, D)

@@ -6,6 +6,7 @@ embeddings go through a prompt mapper; `[audio 1 | separator | audio 2 | prompt]
 cross-projection and GPT-2 continues that prefix.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -106,7 +107,8 @@ class AdiffPreTrainedModel(PreTrainedModel):
             sub_config._name_or_path = ""  # the towers' build-machine folders; from_pretrained sets the model's own
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
+            write_remote_code(save_directory,
+                              ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
 
 
 class AdiffModel(AdiffPreTrainedModel):
@@ -247,7 +249,8 @@ class AdiffModel(AdiffPreTrainedModel):
         Returns: `torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`.
         """
         if prompt_input_ids is None:
-            raise ValueError("prompt_input_ids is required: encode a prompt with AdiffProcessor(text=... or tier=...).")
+            raise ValueError("prompt_input_ids is required: encode a prompt with AdiffProcessor(text=... or "
+                             "tier=...).")
         if prompt_input_ids.shape[-1] != self.config.prompt_length:
             raise ValueError(
                 f"prompt_input_ids must have {self.config.prompt_length} tokens (config.prompt_length), got "
@@ -397,8 +400,8 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                 omitted during training they are taken from `labels` (padding -> the separator id, masked out).
             labels (`torch.LongTensor` of shape `(batch_size, answer_length)`, *optional*): answer tokens followed by
                 <|endoftext|>, -100 where padded. The loss covers only these; the prefix never enters it.
-            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached HTSAT
-                embeddings to use instead of `input_features` (frozen-encoder training).
+            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached
+                HTSAT embeddings to use instead of `input_features` (frozen-encoder training).
         """
         if labels is not None and input_ids is None:
             # Teacher forcing: the model reads the answer it has to predict, shifted inside the loss below.
@@ -453,15 +456,17 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         labels: torch.Tensor | None = None,
         **kwargs,
     ):
-        """Generates explanations for a batch of pairs; returns only the new tokens, `(batch_size * num_return_sequences,
-        new_tokens)` (a `GenerateDecoderOnlyOutput` with `return_dict_in_generate=True`, whose `sequences` are those
-        tokens and whose `hidden_states` / `attentions` / `scores` / `logits` come with the usual `output_*` flags).
+        """Generates explanations for a batch of pairs; returns only the new tokens,
+        `(batch_size * num_return_sequences, new_tokens)` (a `GenerateDecoderOnlyOutput` with
+        `return_dict_in_generate=True`, whose `sequences` are those tokens and whose `hidden_states` / `attentions` /
+        `scores` / `logits` come with the usual `output_*` flags).
         Takes the processor's outputs (`**inputs`) and any `GenerationMixin.generate` keyword (`max_new_tokens`,
         `num_beams`, `do_sample`, `top_k`, `top_p`, `temperature`, `num_return_sequences`, ...). Both audios of every
         pair are encoded once, in one encoder call, before decoding starts.
 
-        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: that tier's
-        `max_new_tokens`) start from `model.generation_config` (see `generation_presets`); explicit keywords still win.
+        `preset` (`"greedy"`, `"paper"`: top-k 3 / top-p 0.8 sampling, `"beam"`) and `tier` (1, 2, 3: shorthand for
+        that tier's `max_new_tokens`, `configuration_adiff.tiers`; the pipeline and `processor.max_new_tokens_for`
+        pick it from the prompt instead) start from `model.generation_config`; explicit keywords still win.
         The prefix is embeddings, not tokens, so `max_length` counts the returned tokens: without `max_new_tokens`,
         `max_length=N` means at most N new tokens (the configured `max_new_tokens` would otherwise override it).
         `labels` (what `Seq2SeqTrainer(predict_with_generate=True)` passes along) are ignored.
@@ -484,11 +489,15 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             attention_mask = None
         max_new_tokens = kwargs.get("max_new_tokens",
                                     (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
+        whole = isinstance(max_new_tokens, numbers.Integral) and not isinstance(max_new_tokens, bool)
+        if max_new_tokens is not None and not (whole and max_new_tokens >= 1):
+            raise ValueError(f"max_new_tokens must be a positive whole number of tokens, got {max_new_tokens!r}; "
+                             "e.g. max_new_tokens=60.")
         context = self.config.text_config.n_positions
         if max_new_tokens is not None and inputs_embeds.shape[1] + max_new_tokens > context:
             raise ValueError(
-                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the language "
-                f"model's context of {context} positions (text_config.n_positions); ask for at most "
+                f"max_new_tokens={max_new_tokens} after the {inputs_embeds.shape[1]}-token prefix exceeds the "
+                f"language model's context of {context} positions (text_config.n_positions); ask for at most "
                 f"{context - inputs_embeds.shape[1]} new tokens.")
         if attention_mask is None:
             attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)

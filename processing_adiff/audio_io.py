@@ -17,7 +17,8 @@ MIN_SAMPLING_RATE = 1_000
 MAX_SAMPLING_RATE = 768_000
 
 # File extensions soundfile (libsndfile >= 1.1) decodes; ".opus" lives in an Ogg container.
-SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64",
+                        ".rf64")
 
 _HEADER_SCAN_BYTES = 1 << 16  # a WAV's chunks before "data" (fmt, LIST, bext, ...) are looked for in this prefix
 _WAV_STREAMING_SIZE = 0x7FFF0000  # data sizes from here up (e.g. 0xFFFFFFFF) mean "unknown": written while streaming
@@ -81,7 +82,8 @@ def check_samples(array, what: str = "audio") -> None:
         if not bad and array.dtype.itemsize > 4:  # only floats wider than float32 can exceed its range
             peak = max(peak, float(np.abs(block).max()))
     if bad:
-        raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before processing.")
+        raise ValueError(f"{what} contains {bad} NaN or infinite sample(s); clean or drop the audio before "
+                         "processing.")
     if peak > FLOAT32_MAX:  # e.g. float64 samples of 1e300
         raise ValueError(f"{what} has samples beyond float32's range (peak {peak:.3g}); float audio is expected in "
                          "[-1, 1]. Rescale it, e.g. `array / np.abs(array).max()`.")
@@ -167,13 +169,26 @@ def _head(file) -> bytes:
         return handle.read(_HEADER_SCAN_BYTES)
 
 
-def _read(file, name: str) -> tuple[np.ndarray, int]:
+def _truncated(name: str, expected: int, read: int) -> ValueError:
+    return ValueError(f"{name} is truncated: its header announces {expected} frames but only {read} could be read. "
+                      "Re-export or re-download the file.")
+
+
+def _read(file, name: str, crop=None) -> tuple[np.ndarray, int]:
     announced = _wav_announced_frames(_head(file))
     try:
         with sf.SoundFile(file) as handle:
             expected = max(handle.frames, announced or 0)
-            data = handle.read(dtype="float32", always_2d=True)  # (frames, channels)
             sampling_rate = handle.samplerate
+            # (a file with no readable frame is read whole, and reported below as empty)
+            start, stop = crop(expected, sampling_rate) if crop is not None and handle.frames > 0 else (0, expected)
+            frames = -1  # all
+            if (start, stop) != (0, expected):  # decode only the window: memory does not grow with the file
+                if announced is not None and announced > handle.frames:
+                    raise _truncated(name, expected, handle.frames)
+                handle.seek(start)
+                frames = expected = stop - start
+            data = handle.read(frames=frames, dtype="float32", always_2d=True)  # (frames, channels)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         suffix = Path(name).suffix.lower()
         hint = (f"'{suffix}' is not a supported audio format" if suffix and suffix not in SUPPORTED_EXTENSIONS
@@ -185,19 +200,21 @@ def _read(file, name: str) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0:
         raise ValueError(f"{name} decodes to 0 samples; it is empty or truncated.")
     if expected > 0 and data.shape[0] < expected:
-        raise ValueError(f"{name} is truncated: its header announces {expected} frames but only {data.shape[0]} "
-                         "could be read. Re-export or re-download the file.")
+        raise _truncated(name, expected, data.shape[0])
     check_samples(data, what=name)  # float files can hold NaN / Inf
     return data.T if data.shape[1] > 1 else data[:, 0], sampling_rate  # (channels, samples) or (samples,)
 
 
-def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, int]:
+def load_audio(source, sampling_rate: int | None = None, crop=None) -> tuple[np.ndarray, int]:
     """Load audio as float32 numpy, optionally resampled.
 
     Args:
         source: a file path (`str` / `Path`), the encoded bytes of a file, or a dict `{"array": ..., "sampling_rate":
             ...}` (`"raw"` is accepted in place of `"array"`) holding a numpy array or torch tensor.
         sampling_rate (`int`, *optional*): resample to this rate (soxr, high quality). `None` keeps the source rate.
+        crop (*optional*): `(frames, rate) -> (start, stop)`, e.g. `AdiffFeatureExtractor.crop_window`: a file or
+            bytes source is decoded only from `start` to `stop` (a 1-hour file costs what its window does). Arrays
+            are returned whole.
 
     Returns:
         `(array, sampling_rate)`: `array` is `(samples,)` for mono and `(channels, samples)` for multichannel audio.
@@ -218,7 +235,7 @@ def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, in
     elif isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ValueError("The audio bytes are empty (0 bytes); pass the full encoded file content.")
-        array, source_sr = _read(io.BytesIO(bytes(source)), name="the given bytes")
+        array, source_sr = _read(io.BytesIO(bytes(source)), name="the given bytes", crop=crop)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if isinstance(source, str) and "://" in source:
@@ -232,7 +249,7 @@ def load_audio(source, sampling_rate: int | None = None) -> tuple[np.ndarray, in
                              "file, or read the stream yourself and pass its bytes.")
         if path.stat().st_size == 0:
             raise ValueError(f"Audio file {path} is empty (0 bytes).")
-        array, source_sr = _read(str(path), name=str(path))
+        array, source_sr = _read(str(path), name=str(path), crop=crop)
     else:
         raise TypeError(
             f"Cannot load audio from a {type(source).__name__}; expected a file path, bytes, or a dict "

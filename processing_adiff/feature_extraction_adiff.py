@@ -21,6 +21,25 @@ POWER_FLOOR = 1e-10  # 10 * log10(1e-10) = -100 dB, the official amin
 # peak 1 before resampling and the STFT, and the scale is added back in dB. Real audio (|x| <= ~1) never gets here.
 LOUD_PEAK = 1e15
 RESAMPLER_MARGIN_S = 2.0  # source audio kept beyond the crop window for the resampler's edges
+# Float audio is expected in [-1, 1]; a peak above this (40 dB over full scale) is almost surely a scaling mistake.
+OUT_OF_RANGE_PEAK = 100.0
+# Channels whose mean peaks this far (60 dB) below the loudest channel cancel each other (e.g. right = -left).
+CANCELLED_RATIO = 1e-3
+
+
+def _warn_about_level(channels: np.ndarray, peak: float, what: str) -> None:
+    """Warns when the model would hear something other than the recording: samples far outside [-1, 1], or channels
+    that cancel when averaged to mono. `channels` is `(channels, samples)`, `peak` the mono mix's peak."""
+    if peak > OUT_OF_RANGE_PEAK:
+        logger.warning(f"{what} has samples up to {peak:.3g}, far outside the [-1, 1] expected of float audio "
+                       "(integer PCM stored as float? divide it by 32768). It is processed as given, as a very loud "
+                       "sound.")
+    if channels.shape[0] > 1:
+        loudest = float(np.abs(channels).max())
+        if loudest > 0 and peak < CANCELLED_RATIO * loudest:
+            logger.warning(f"The {channels.shape[0]} channels of {what} cancel when averaged to mono (channel "
+                           f"peak {loudest:.3g}, mono peak {peak:.3g}: one channel is the other inverted?); the model "
+                           "hears near silence. Pass a single channel, e.g. array[0], or fix the wiring.")
 
 
 class AdiffFeatureExtractor(SequenceFeatureExtractor):
@@ -155,19 +174,30 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         start = self._crop_start(length, target, truncation, generator)
         return waveform[start:start + target]
 
+    def crop_window(self, length: int, rate: int, truncation: str | None = None,
+                    generator: np.random.Generator | None = None) -> tuple[int, int]:
+        """`(start, stop)`: the samples of a `length`-sample clip at `rate` Hz that the features are computed from
+        (the whole clip when it is short; at another rate than `sampling_rate`, the crop plus a resampler margin).
+        File readers use it to decode only this window."""
+        truncation = truncation if truncation is not None else self.truncation
+        window = self.num_samples if rate == self.sampling_rate else math.ceil(
+            (self.max_length_s + RESAMPLER_MARGIN_S) * rate)
+        if length <= window:
+            return 0, length
+        start = self._crop_start(length, window, truncation, generator)
+        return start, start + window
+
     def _prepare(self, clip, rate, truncation: str, generator, what: str) -> tuple[np.ndarray, float]:
         """One clip -> `(waveform, gain)`: mono float32 at `sampling_rate`, exactly `num_samples` long, scaled down by
         `gain` (1.0 except for clips louder than `LOUD_PEAK`)."""
         rate = check_sampling_rate(rate, what=what)
         audio = checked_channels_first(clip, what=what)  # (channels, samples), a view of the whole (validated) input
         # Crop before converting, so that memory is bounded by the window, not by the input's length.
-        window = self.num_samples if rate == self.sampling_rate else math.ceil(
-            (self.max_length_s + RESAMPLER_MARGIN_S) * rate)
-        if audio.shape[-1] > window:
-            start = self._crop_start(audio.shape[-1], window, truncation, generator)
-            audio = audio[:, start:start + window]
-        mono = to_float32(audio, what=what).mean(axis=0, dtype=np.float64)  # (samples,); float64: no channel overflow
+        start, stop = self.crop_window(audio.shape[-1], rate, truncation, generator)
+        channels = to_float32(audio[:, start:stop], what=what)  # (channels, window)
+        mono = channels.mean(axis=0, dtype=np.float64)  # (samples,); float64: no channel overflow
         peak = float(np.abs(mono).max())
+        _warn_about_level(channels, peak, what)
         gain = peak if peak > LOUD_PEAK else 1.0
         mono = (mono / gain).astype(np.float32)
         if rate != self.sampling_rate:
@@ -235,7 +265,8 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gain`."""
         window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype)
         spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
-                              window=window, center=True, pad_mode="reflect", return_complex=True)  # (N, freqs, frames)
+                              window=window, center=True, pad_mode="reflect",
+                              return_complex=True)  # (N, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
         mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
         if gain == 1.0:

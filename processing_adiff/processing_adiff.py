@@ -1,5 +1,6 @@
 """ADIFF processor: audio pairs -> log-mel features, prompts -> padded GPT-2 ids, answers -> labels."""
 
+import functools
 import random
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
 from configuration_adiff.remote_code import write_remote_code
+from configuration_adiff.tiers import TIERS
 
 from .arguments import reject_unknown_kwargs
 from .audio_io import check_sampling_rate, checked_channels_first, load_audio
@@ -78,7 +80,8 @@ class AdiffProcessor(ProcessorMixin):
         """`ProcessorMixin.save_pretrained`, plus the processing code and `auto_map` so that
         `AutoProcessor.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
         saved = super().save_pretrained(save_directory, *args, **kwargs)
-        write_remote_code(save_directory, ["processing_adiff.processing_adiff", "processing_adiff.feature_extraction_adiff"])
+        write_remote_code(save_directory,
+                          ["processing_adiff.processing_adiff", "processing_adiff.feature_extraction_adiff"])
         return saved
 
     # ----------------------------------------------------------------------------------------------- inputs
@@ -130,15 +133,32 @@ class AdiffProcessor(ProcessorMixin):
             prompts.append(sample_prompt(key, rng) if training and key is not None else canonical)
         return prompts
 
-    def _load_clips(self, pairs: list[tuple], sampling_rate) -> tuple[list, list]:
-        """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip."""
+    def prompt_texts(self, count: int = 1, text=None, tier=None, task=None, training: bool = False,
+                     rng: random.Random | None = None) -> list[str]:
+        """The prompt text of each of `count` pairs, given by exactly one of `text=`, `tier=` or `task=` (one value or
+        one per pair). The one place where prompt paraphrases are drawn: with `training=True`, `tier` / `task`
+        prompts are drawn from their paraphrases with `rng` (training collators call this too); otherwise the
+        canonical prompt. Free text is returned stripped."""
+        return self._prompts(count, text, tier, task, training, rng if rng is not None else random.Random())
+
+    @staticmethod
+    def max_new_tokens_for(tier=None, task=None, text=None) -> int | None:
+        """The new-token budget of a prompt: its tier's (`configuration_adiff.tiers`), also when the tier's prompt or
+        one of its paraphrases is given as `text`; `None` for captioning tasks and free text, where the model's
+        default budget (`generation_config.max_new_tokens`) applies."""
+        tier = tier_from_prompt(resolve_prompt(tier=tier, task=task, prompt=text))  # validated like the prompt
+        return TIERS[tier].max_new_tokens if tier is not None else None
+
+    def _load_clips(self, pairs: list[tuple], sampling_rate, crop=None) -> tuple[list, list]:
+        """Flatten pairs to [a1, b1, a2, b2, ...] with one sampling rate per clip; files are decoded only inside
+        `crop` (see `load_audio`)."""
         clips, rates = [], []
         for index, pair in enumerate(pairs):
             for position, item in zip(("first", "second"), pair):
                 what = f"the {position} audio of pair {index}"
                 if isinstance(item, _FILE_LIKE):
                     what += f" ({item})" if isinstance(item, (str, Path)) else ""
-                    item, rate = load_audio(item)
+                    item, rate = load_audio(item, crop=crop)
                 elif isinstance(item, (np.ndarray, torch.Tensor)):
                     if sampling_rate is None:
                         raise ValueError(
@@ -165,7 +185,8 @@ class AdiffProcessor(ProcessorMixin):
             tokens = tok(f"{prompt} {tok.eos_token}", add_special_tokens=False)["input_ids"]
             if len(tokens) > self.prompt_length:
                 logger.warning(f"Prompt {prompt!r} has {len(tokens)} tokens (EOS included), more than prompt_length="
-                               f"{self.prompt_length}; it is cut to {self.prompt_length} tokens, keeping the final EOS.")
+                               f"{self.prompt_length}; it is cut to {self.prompt_length} tokens, keeping the "
+                               "final EOS.")
                 tokens = tokens[: self.prompt_length - 1] + [tok.eos_token_id]
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
@@ -243,8 +264,11 @@ class AdiffProcessor(ProcessorMixin):
         pairs = self._pairs(audio)
         prompts = self._prompts(len(pairs), text, tier, task, training, rng)
 
-        clips, rates = self._load_clips(pairs, sampling_rate)
         truncation = truncation or ("random" if training else None)
+        deterministic = (truncation or self.feature_extractor.truncation) != "random"
+        # A deterministic crop is known from a file's header: decode only that window (random crops read it all).
+        crop = functools.partial(self.feature_extractor.crop_window, truncation=truncation) if deterministic else None
+        clips, rates = self._load_clips(pairs, sampling_rate, crop)
         generator = np.random.default_rng(rng.getrandbits(64)) if training else None
         features = self.feature_extractor(clips, sampling_rate=rates, truncation=truncation, generator=generator)
         features = features["input_features"]  # (2B, frames, mels)

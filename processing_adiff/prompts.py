@@ -5,12 +5,11 @@ from any of those texts back to its tier or task."""
 import random
 import re
 
-# The prompts of the official ACD/CLD CSVs ("input" column); evaluation uses exactly these.
-TIER_PROMPTS = {
-    1: "explain the difference in few words",
-    2: "explain the difference in a sentence",
-    3: "explain the difference in detail",
-}
+from configuration_adiff.tiers import TIERS
+
+# The prompts of the official ACD/CLD CSVs ("input" column); evaluation uses exactly these. Defined with each tier's
+# token budget in `configuration_adiff.tiers`.
+TIER_PROMPTS = {number: tier.prompt for number, tier in TIERS.items()}
 
 # Position captioning (paper §5.4): caption one or both of the audios.
 TASK_PROMPTS = {

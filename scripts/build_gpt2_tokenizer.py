@@ -119,7 +119,8 @@ def load_tiktoken_text(source: Path | None) -> str:
     if source.name.endswith(".tiktoken"):
         return source.read_text(encoding="utf-8")
     if not tarfile.is_tarfile(source):
-        raise ValueError(f"--source {source} is neither a .tiktoken file nor a tar archive (the openai-whisper sdist).")
+        raise ValueError(f"--source {source} is neither a .tiktoken file nor a tar archive (the openai-whisper "
+                         "sdist).")
     with tarfile.open(source) as archive:
         members = [m for m in archive.getmembers() if m.name.endswith(TIKTOKEN_MEMBER)]
         if not members:

@@ -24,7 +24,8 @@ from training.evaluation import evaluate_model  # noqa: E402
 SHIPPED_SUFFIXES = (".json", ".safetensors", ".txt")
 SHIPPED_EXCLUDE = ("training_recipe.json", "trainer_state.json", "conversion_report.json")
 
-TRAINING = """Trained from scratch on this machine (2 CPU cores) by the project's own recipe, `scripts/train_default_model.sh`
+TRAINING = """Trained from scratch on this machine (2 CPU cores) by the project's own recipe,
+`scripts/train_default_model.sh`
 (recipes in `training/recipes/synth_small/`), on **SynthDiff** (`training/synthdiff/`): {train_pairs} procedurally
 generated 10 s audio pairs (seed 0) with three explanation tiers and position-captioning rows. No pretrained weights
 were used: stage 1a trained the HTSAT encoder as a sound-event tagger on SynthDiff's clip labels and backgrounds,
@@ -35,7 +36,8 @@ text and the prompt paraphrases ({vocab} tokens)."""
 
 LIMITS = (
     "It knows SynthDiff's world only: {classes} synthesised sound classes ({class_list}) over five backgrounds, and "
-    "the signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, speed). "
+    "the signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, "
+    "speed). "
     "Real recordings (speech, music, AudioCaps/Clotho scenes) are outside its training distribution; expect fluent "
     "but wrong explanations there. For real audio, train on ACD/CLD with a pretrained HTSAT and GPT-2 (see the "
     "README).",
@@ -61,7 +63,8 @@ def copy_inference_files(model_dir: Path, out_dir: Path) -> None:
             shutil.copy2(path, out_dir / path.name)
             if path.suffix == ".json":
                 data = json.loads(path.read_text())
-                (out_dir / path.name).write_text(json.dumps(_drop_machine_paths(data), indent=2, sort_keys=True) + "\n")
+                text = json.dumps(_drop_machine_paths(data), indent=2, sort_keys=True) + "\n"
+                (out_dir / path.name).write_text(text)
 
 
 def _training_recipe(model_dir: Path) -> dict | None:

@@ -16,7 +16,8 @@ from processing_adiff.prompts import PROMPT_PARAPHRASES, TASK_PROMPTS, TIER_PROM
 from training.data import AdiffCollator, AudioFilesError, from_hf_dataset, load_csv, load_jsonl
 
 SR = 16000
-ANSWERS = {1: "Audio 1 has a loud siren.", 2: "Audio 2 is a calm room with soft rain.", 3: "Both audios contain birds."}
+ANSWERS = {1: "Audio 1 has a loud siren.", 2: "Audio 2 is a calm room with soft rain.",
+           3: "Both audios contain birds."}
 
 
 def _row(f1, f2, prompt, answer):

@@ -1,8 +1,8 @@
 """Regression floor of the shipped default model on a small fixed subset of its held-out SynthDiff test split.
 
 SynthDiff is procedural (pair i of a split depends only on the corpus seed, the split and i), so the first test pairs
-of the shipped model's corpus (seed 0) are regenerated here (the audio bit for bit) instead of being stored. The floors sit
-below what the shipped model measured on exactly these pairs (see FLOORS), so a regression in the model, the
+of the shipped model's corpus (seed 0) are regenerated here (the audio bit for bit) instead of being stored. The floors
+sit below what the shipped model measured on exactly these pairs (see FLOORS), so a regression in the model, the
 processor, generation or the evaluator shows up as a failure, while the model card holds the full-split numbers.
 """
 

@@ -63,7 +63,8 @@ def test_event_accuracy_splits_the_events_fact_type_by_sound_class():
     assert (events["beep"].correct, events["beep"].contradicted) == (2, 0)
     assert events["bell"].precision == 0.0 and events["bell"].differences == 0
     # The siren is the one sound only one clip has: stated in the right clip by the first text only.
-    assert (events["siren"].differences, events["siren"].stated, events["siren"].recall) == (3, 1, pytest.approx(1 / 3))
+    siren = events["siren"]
+    assert (siren.differences, siren.stated, siren.recall) == (3, 1, pytest.approx(1 / 3))
     # The classes add up to the `events` fact type.
     overall = fact_accuracy(claim_sets, [FACTS] * 3)["events"]
     for field in ("claims", "correct", "contradicted", "differences", "stated"):

@@ -55,7 +55,8 @@ def report(model_dir, corpus):
 def test_report_contents(report, tmp_path):
     assert report.counts["rows_per_tier"] == {"1": PAIRS, "2": PAIRS}
     assert report.counts["skipped"]["tier_3_not_requested"] == PAIRS
-    assert sum(report.counts["skipped"].get(t, 0) for t in ("caption_first", "caption_second", "caption_both")) == PAIRS
+    captioning = ("caption_first", "caption_second", "caption_both")
+    assert sum(report.counts["skipped"].get(t, 0) for t in captioning) == PAIRS
     for tier in ("1", "2"):
         captioning = report.captioning[tier]
         assert captioning["count"] == PAIRS and "CIDEr-D" in captioning["scores"]

@@ -93,7 +93,7 @@ def test_preset_switch_leaves_no_sampling_knobs_behind(model):
 def test_unknown_preset_and_tier_are_errors():
     with pytest.raises(ValueError, match=r"Unknown generation preset 'sampling'.*'greedy'"):
         generation_config_for("sampling")
-    with pytest.raises(ValueError, match=r"Unknown tier 4; expected one of \[1, 2, 3\]"):
+    with pytest.raises(ValueError, match=r"Unknown tier 4; valid tiers are \[1, 2, 3\]"):
         generation_config_for("greedy", tier=4)
     assert set(GENERATION_PRESETS) >= {"greedy", "paper"}
 
@@ -171,7 +171,8 @@ def test_reference_encodes_each_audio_like_the_batched_encoder(model, processor)
     rng = np.random.default_rng(1)
     first, second = (rng.standard_normal(RATE * 10).astype(np.float32) * 0.1 for _ in range(2))
     reference = OfficialGreedyReference(model, processor.feature_extractor)
-    batched = model.model.encode_audio(processor(audio=(first, second), text="x", sampling_rate=RATE)["input_features"])
+    features = processor(audio=(first, second), text="x", sampling_rate=RATE)["input_features"]
+    batched = model.model.encode_audio(features)
     torch.testing.assert_close(reference.encode_pair(first, second, RATE), batched, atol=1e-5, rtol=1e-5)
 
 

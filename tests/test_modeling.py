@@ -272,7 +272,8 @@ def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model
         # Simulate a user who never installed this project: its packages cannot be imported.
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training', 'adiff'):\n"
+        "        if name.split('.')[0] in ('configuration_adiff', 'modeling_adiff', 'processing_adiff', 'training',\n"
+        "                                  'adiff'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "from transformers import AutoModel, AutoProcessor\n"

@@ -132,18 +132,25 @@ def test_prompts_and_token_budgets_reach_generate(pipe, clips, recorded):
     pipe(*pair, prompt="explain the difference in detail", max_new_tokens=NEW_TOKENS)
     pipe(*pair, max_new_tokens=NEW_TOKENS)  # no prompt: the default tier 2
     pipe([{"audio1": pair[0], "audio2": pair[1], "tier": 1}, pair], tier=3, batch_size=2, max_new_tokens=NEW_TOKENS)
+    pipe(*pair)  # no prompt and no budget: the default tier's budget
+    pipe(*pair, prompt="Describe in detail how the two recordings differ.")  # a tier-3 paraphrase: tier 3's budget
+    pipe(*pair, task="caption_first")  # captioning: no tier, the model's own budget
+    pipe([{"audio1": pair[0], "audio2": pair[1], "tier": 1}, pair], tier=2, batch_size=2)
     prompts = [call["prompt_input_ids"] for call in recorded]
     torch.testing.assert_close(prompts[0], encode([TIER_PROMPTS[3]])[0])
     torch.testing.assert_close(prompts[1], encode([TASK_PROMPTS["caption_second"]])[0])
     torch.testing.assert_close(prompts[2], encode([TIER_PROMPTS[3]])[0])
     torch.testing.assert_close(prompts[3], encode([TIER_PROMPTS[adiff.pipeline.DEFAULT_TIER]])[0])
     torch.testing.assert_close(prompts[4], encode([TIER_PROMPTS[1], TIER_PROMPTS[3]])[0])  # a pair's own tier wins
-    # The tier's token budget goes to generate, the longest one for a batch; explicit max_new_tokens is kept.
-    assert recorded[0]["tier"] == 3 and "max_new_tokens" not in recorded[0]
-    assert "tier" not in recorded[1] and "tier" not in recorded[2]  # captioning and free prompts: no tier
-    assert recorded[3]["tier"] == adiff.pipeline.DEFAULT_TIER and recorded[4]["tier"] == 3
-    assert recorded[4]["max_new_tokens"] == NEW_TOKENS
-    assert TIER_MAX_NEW_TOKENS[3] > TIER_MAX_NEW_TOKENS[1]
+    # The pipeline picks the tier's token budget (the longest one for a batch) and passes it as max_new_tokens; the
+    # tier itself never reaches generate, and an explicit max_new_tokens is kept.
+    assert all("tier" not in call and "token_budget" not in call for call in recorded)
+    assert recorded[0]["max_new_tokens"] == TIER_MAX_NEW_TOKENS[3]
+    assert [call["max_new_tokens"] for call in recorded[1:5]] == [NEW_TOKENS] * 4
+    assert recorded[5]["max_new_tokens"] == TIER_MAX_NEW_TOKENS[adiff.pipeline.DEFAULT_TIER]
+    assert recorded[6]["max_new_tokens"] == TIER_MAX_NEW_TOKENS[3]
+    assert "max_new_tokens" not in recorded[7]
+    assert recorded[8]["max_new_tokens"] == TIER_MAX_NEW_TOKENS[2] > TIER_MAX_NEW_TOKENS[1]
 
 
 def test_preset_and_generation_parameters_are_forwarded(pipe, clips, recorded):

@@ -137,7 +137,8 @@ def test_labels_are_answer_ids_plus_eos_padded_with_minus_100(processor, tiny_to
     assert out["labels"].shape == (2, max(map(len, rows)))
     for row, tokens in zip(out["labels"].tolist(), rows):
         assert row == tokens + [-100] * (len(row) - len(tokens))
-    assert processor.batch_decode(out["labels"].masked_fill(out["labels"] == -100, tiny_tokenizer.eos_token_id)) == answers
+    labels = out["labels"].masked_fill(out["labels"] == -100, tiny_tokenizer.eos_token_id)
+    assert processor.batch_decode(labels) == answers
 
 
 def test_answers_are_capped_keeping_eos(tiny_tokenizer, clips):

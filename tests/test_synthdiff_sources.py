@@ -13,7 +13,7 @@ from processing_adiff import load_audio
 from training.synthdiff import generate_corpus
 from training.synthdiff.__main__ import main as synth_main
 from training.synthdiff.realworld import add_clicks, add_hum, codec_round_trip, eq_tilt, pitch_shift, time_shift
-from training.synthdiff.realworld_pairs import IDENTITY_KINDS, REALWORLD_EDITS
+from training.synthdiff.realworld_pairs import IDENTITY_KINDS
 from training.synthdiff.source_pairs import SOURCE_EDITS
 from training.synthdiff.source_scene import SourcePalette
 from training.synthdiff.sources import Recording, load_library, normalise_label, split_recordings

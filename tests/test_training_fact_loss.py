@@ -44,7 +44,8 @@ def test_targets_of_a_reversed_pair_are_the_swapped_targets(synth_corpus):  # no
         assert forward[0] == backward[0]  # the relation does not depend on the order
         assert [forward[i] for i in which] == [{0: 0, 1: 2, 2: 1}[backward[i]] for i in which]
         n = len(CLASS_NAMES)
-        assert forward[events:events + n] == backward[events + n:] and forward[events + n:] == backward[events:events + n]
+        assert forward[events:events + n] == backward[events + n:]
+        assert forward[events + n:] == backward[events:events + n]
         assert sum(forward[events:events + n]) == len(set(pair["clip1"]["labels"]))
 
 

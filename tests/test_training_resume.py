@@ -85,7 +85,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         train(recipe_from_dict(_grounding(out, synth_corpus, towers, max_steps=6, save_every=2)))
     assert [p.name for p in list_checkpoints(out)] == ["step-00000002"]
     assert not (out / "final").exists()
-    assert all(torch.isfinite(t).all() for t in load_file(out / "checkpoints/step-00000002/model.safetensors").values())
+    weights = load_file(out / "checkpoints/step-00000002/model.safetensors")
+    assert all(torch.isfinite(t).all() for t in weights.values())
 
 
 @pytest.mark.parametrize("code, wording", [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied")])

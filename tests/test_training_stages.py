@@ -81,8 +81,8 @@ def test_length_grouping_uses_the_answer_lengths_the_batches_have(three_stages, 
     from training.data import AdiffCollator
     from training.stage_data import PairData
 
-    data = PairData.from_csv(synth_corpus / "train.csv", AdiffCollator(AdiffProcessor.from_pretrained(three_stages["s2"])),
-                             caption_ratio=0.2)
+    collator = AdiffCollator(AdiffProcessor.from_pretrained(three_stages["s2"]))
+    data = PairData.from_csv(synth_corpus / "train.csv", collator, caption_ratio=0.2)
     lengths = data.lengths()
     for index in range(0, len(data), 7):
         labels = data.collate([(data.items[index], 0)])["labels"]  # (1, answer tokens + EOS)

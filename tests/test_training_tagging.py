@@ -105,7 +105,8 @@ def test_tagger_frame_loss_adds_to_the_clip_loss_and_respects_the_mask():
 
 def test_tagger_rejects_frame_labels_on_another_grid():
     tagger = _tiny_tagger()
-    with pytest.raises(ValueError, match=r"frame_labels must have shape \(batch, classes, time steps\) = \(1, 3, 32\)"):
+    with pytest.raises(ValueError,
+                       match=r"frame_labels must have shape \(batch, classes, time steps\) = \(1, 3, 32\)"):
         tagger(torch.randn(1, 1001, 64), labels=torch.zeros(1, 3), frame_labels=torch.zeros(1, 3, 10))
 
 

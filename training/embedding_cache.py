@@ -122,8 +122,8 @@ class EmbeddingCache:
             self._compute([p for _, p in mine], [d for d, _ in mine], show_progress and rank == 0)
         if accelerator is not None:
             accelerator.wait_for_everyone()
-        logger.info("Embedding cache %s: %d files, %d distinct clips: %d reused, %d computed", self.folder, len(unique),
-                    self.hits + self.misses, self.hits, self.misses)
+        logger.info("Embedding cache %s: %d files, %d distinct clips: %d reused, %d computed", self.folder,
+                    len(unique), self.hits + self.misses, self.hits, self.misses)
         return {p: torch.from_numpy(np.load(self._entry(d))) for p, d in digests.items()}
 
 

@@ -40,6 +40,26 @@ class NonFiniteLossError(RuntimeError):
     """The loss (or gradient norm) became NaN or infinite; the run stopped without saving the bad weights."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message names the last complete checkpoint and how to resume from it."""
+
+
+def _interrupted(output_dir: Path, step: int) -> TrainingInterrupted:
+    checkpoint = latest_checkpoint(output_dir)
+    where = (f"the last complete checkpoint is {checkpoint}; rerun the same command with --resume to continue from it"
+             if checkpoint is not None else "no checkpoint was written yet (see train.save_every), so a rerun starts "
+             "from scratch")
+    return TrainingInterrupted(f"training interrupted at optimizer step {step}; {where}.")
+
+
+def _refuse_to_overwrite(output_dir: Path, resume) -> None:
+    """A finished run's `final/` is never replaced silently: only `--resume` (which then does nothing) may meet it."""
+    if not resume and (output_dir / FINAL_DIR / "training_recipe.json").is_file():
+        raise FileExistsError(f"{output_dir} already holds a finished run ({output_dir / FINAL_DIR}); a fresh run "
+                              "would overwrite it. Give another output_dir (--output_dir DIR), delete the folder to "
+                              "retrain, or pass --resume to keep it.")
+
+
 class _Items(torch.utils.data.Dataset):
     """Map-style view of a stage's items addressed by the sampler's `(index, seed)` pairs."""
 
@@ -82,7 +102,8 @@ def _save_final(stage, model, accelerator, output_dir: Path, recipe: Recipe) -> 
             os.replace(temp, final)
     except OSError as error:
         raise CheckpointError(f"Could not write the final model folder {final}: {error}. Checkpoints under "
-                              f"{output_dir / 'checkpoints'} are kept; fix the cause and rerun with --resume.") from error
+                              f"{output_dir / 'checkpoints'} are kept; fix the cause and rerun with "
+                              "--resume.") from error
     accelerator.wait_for_everyone()
     return final
 
@@ -109,6 +130,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             none); a path continues from that checkpoint; `None`/`False` starts fresh.
     """
     output_dir = Path(recipe.output_dir)
+    _refuse_to_overwrite(output_dir, resume)
     accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision, cpu=_cpu_data_parallel())
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -170,6 +192,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         else:
             load_checkpoint(accelerator, folder, state)
     metrics_log = MetricsLogger(output_dir, enabled=accelerator.is_main_process, tensorboard=recipe.train.tensorboard)
+    metrics_log.drop_after(state.global_step)  # rows an interrupted run wrote after its checkpoint come again
     logger.info("Stage %s: %d items, %d optimizer steps (%d per epoch), global batch %d x %d accumulation, "
                 "%d process(es), %.2f M trainable parameters", recipe.stage, len(train_data), total_steps,
                 steps_per_epoch, recipe.train.batch_size, accumulation, accelerator.num_processes,
@@ -183,7 +206,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
         while state.global_step < total_steps:
             sampler.set_epoch(state.epoch, state.batch_in_epoch)
             batches = iter(loader)
-            while state.global_step < total_steps and state.batch_in_epoch + accumulation <= steps_per_epoch * accumulation:
+            while (state.global_step < total_steps
+                   and state.batch_in_epoch + accumulation <= steps_per_epoch * accumulation):
                 step_loss = torch.zeros(2, device=accelerator.device)  # (sum of losses, count), this process
                 for micro in range(accumulation):
                     items = next(batches)
@@ -207,8 +231,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
                     raise NonFiniteLossError(
                         f"The {'loss' if bad is step_loss else 'gradient norm'} became "
                         f"{'NaN' if torch.isnan(bad).any() else 'infinite'} at optimizer step {state.global_step + 1} "
-                        f"(epoch {state.epoch}, batch {state.batch_in_epoch}); training stopped and these weights were "
-                        f"not saved. The last good checkpoint is "
+                        f"(epoch {state.epoch}, batch {state.batch_in_epoch}); training stopped and these weights "
+                        f"were not saved. The last good checkpoint is "
                         f"{latest_checkpoint(output_dir) or 'none (no checkpoint was written yet)'}. Lower optim.lr, "
                         "enable gradient clipping (optim.max_grad_norm) or use mixed_precision: bf16 instead of fp16, "
                         "then rerun with --resume.")
@@ -230,7 +254,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
                     if grad_norm is not None:
                         record["train/grad_norm"] = float(grad_norm)
                     if accelerator.device.type == "cuda":
-                        record["train/peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
+                        peak = torch.cuda.max_memory_allocated(accelerator.device)
+                        record["train/peak_gpu_memory_gb"] = peak / 2**30
                     metrics_log.log(step, record)
                     progress.set_postfix(loss=f"{record['train/loss']:.4f}")
                     window = {"loss": 0.0, "count": 0.0, "items": 0, "time": time.perf_counter()}
@@ -241,6 +266,8 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             if state.batch_in_epoch + accumulation > steps_per_epoch * accumulation:
                 state.epoch += 1
                 state.batch_in_epoch = 0
+    except KeyboardInterrupt:
+        raise _interrupted(output_dir, state.global_step) from None
     finally:
         progress.close()
     _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, state.global_step)
@@ -265,4 +292,4 @@ def _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, 
             logger.info("  sample: %s", sample)
 
 
-__all__ = ["train", "NonFiniteLossError", "FINAL_DIR"]
+__all__ = ["train", "NonFiniteLossError", "TrainingInterrupted", "FINAL_DIR"]

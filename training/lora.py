@@ -39,7 +39,8 @@ def apply_lora(model: AdiffForConditionalGeneration, config: LoraConfig, trained
     if config.mappers:
         trained_modules = [m for m in trained_modules if m.split(".")[-1] not in MAPPER_MODULES]
     peft_config = PeftLoraConfig(
-        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=lora_target_regex(config.mappers),
+        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+        target_modules=lora_target_regex(config.mappers),
         modules_to_save=[m.split(".")[-1] for m in trained_modules] or None, bias="none")
     wrapped = get_peft_model(model, peft_config)
     trainable = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
@@ -53,7 +54,8 @@ def save_adapter(model: PeftModel, folder: str | Path, is_main_process: bool = T
 
 
 def load_adapter(base_folder: str | Path, adapter_folder: str | Path, merge: bool = False):
-    """The base ADIFF model with the adapter applied (a `PeftModel`), or merged into plain weights with `merge=True`."""
+    """The base ADIFF model with the adapter applied (a `PeftModel`), or merged into plain weights with
+    `merge=True`."""
     base = AdiffForConditionalGeneration.from_pretrained(str(base_folder))
     model = PeftModel.from_pretrained(base, str(adapter_folder))
     return merge_lora(model) if merge else model

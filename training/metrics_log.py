@@ -34,6 +34,18 @@ class MetricsLogger:
             else:
                 self.writer = SummaryWriter(str(Path(output_dir) / "tensorboard"))
 
+    def drop_after(self, step: int) -> None:
+        """Removes the records of steps after `step`: a run resumed from the checkpoint of `step` (or started afresh,
+        step 0) writes them again, so `metrics.jsonl` holds each step once."""
+        if not self.enabled or not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            self.path.write_text("".join(kept), encoding="utf-8")
+            logger.info("metrics.jsonl: dropped %d record(s) after step %d, which this run writes again",
+                        len(lines) - len(kept), step)
+
     def log(self, step: int, metrics: dict) -> None:
         if not self.enabled:
             return

@@ -12,7 +12,8 @@ from .recipe import OptimConfig
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Trainable parameters in two groups: matrices (decayed) and biases, norms, embeddings' 1-D vectors and learned
     constants (not decayed), like nanoGPT: a parameter is decayed iff it has >= 2 dimensions and is not a LayerNorm."""
-    norm_params = {id(p) for m in model.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm)) for p in m.parameters()}
+    norm_params = {id(p) for m in model.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm))
+                   for p in m.parameters()}
     decay, no_decay, seen = [], [], set()
     for name, param in model.named_parameters():
         if not param.requires_grad or id(param) in seen:  # tied weights appear once

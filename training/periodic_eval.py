@@ -51,7 +51,8 @@ def evaluate(stage, model, eval_data, accelerator, recipe) -> dict:
             break
         if not items:
             continue
-        batch = send_to_device(eval_data.collate([(eval_data.items[i], seed) for i, seed in items]), accelerator.device)
+        batch = send_to_device(eval_data.collate([(eval_data.items[i], seed) for i, seed in items]),
+                               accelerator.device)
         with accelerator.autocast():
             loss, count = stage.loss(model, batch)
         total += torch.stack((loss.detach().float() * count, count.float()))

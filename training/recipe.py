@@ -75,7 +75,8 @@ class EvalConfig:
 
 @dataclass
 class LoraConfig:
-    """LoRA on GPT-2 (`c_attn`, `c_proj`, `c_fc`) and, with `mappers: true`, on the mapper / cross-projection layers."""
+    """LoRA on GPT-2 (`c_attn`, `c_proj`, `c_fc`) and, with `mappers: true`, on the mapper / cross-projection
+    layers."""
 
     enabled: bool = False
     r: int = 8

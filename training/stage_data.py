@@ -300,7 +300,8 @@ class PairData:
         return sorted({r[k] for r in self.items for k in ("filepath1", "filepath2")})
 
     def collate(self, batch: list) -> dict:
-        """Training collators (`collator.training`) draw paraphrases and crops; evaluation ones use canonical prompts."""
+        """Training collators (`collator.training`) draw paraphrases and crops; evaluation ones use canonical
+        prompts."""
         rows = [mirror_row(item) if self.mirror_ratio and random.Random(f"mirror-{seed}").random() < self.mirror_ratio
                 else item for item, seed in batch]
         rng = random.Random(batch[0][1])

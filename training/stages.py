@@ -32,6 +32,7 @@ from .data import AdiffCollator
 from .embedding_cache import EmbeddingCache
 from .evaluation import read_facts
 from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_forward, adiff_loss, set_trainable
+from .init_sources import check_init_sources
 from .pair_facts import PairFactHead, fact_targets, pair_fact_loss
 from .recipe import Recipe
 from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
@@ -321,7 +322,8 @@ class AdiffStage(Stage):
             self.processor = AdiffProcessor.from_pretrained(str(source))
             self.tokenizer = self.processor.tokenizer
             if settings:
-                logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings), source)
+                logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings),
+                               source)
         else:
             if not init.get("audio_encoder") or not init.get("language_model"):
                 raise ValueError(f"Stage {self.recipe.stage!r} needs init.from_pretrained (an ADIFF folder) or both "
@@ -404,8 +406,8 @@ class AdiffStage(Stage):
         if missing:
             raise ValueError(f"data.fact_loss_weight needs SynthDiff facts for every training row; {len(missing)} of "
                              f"{len(rows)} rows have none in the splits' _facts.jsonl files, e.g. "
-                             f"{missing[0]['filepath1']!r} / {missing[0]['filepath2']!r}. Set data.fact_loss_weight: 0 "
-                             "for data without facts.")
+                             f"{missing[0]['filepath1']!r} / {missing[0]['filepath2']!r}. Set "
+                             "data.fact_loss_weight: 0 for data without facts.")
         return targets
 
     def loss(self, model, batch):
@@ -443,7 +445,8 @@ class AdiffStage(Stage):
 
 
 def accelerator_unwrap(model):
-    """The bare model inside DDP / compile / PEFT wrappers (modules are shared, so changing them changes the wrapper)."""
+    """The bare model inside DDP / compile / PEFT wrappers (modules are shared, so changing them changes the
+    wrapper)."""
     while hasattr(model, "module"):
         model = model.module
     model = getattr(model, "_orig_mod", model)
@@ -454,6 +457,7 @@ STAGE_CLASSES = {"tagger": TaggerStage, "lm": LanguageModelStage, "grounding": A
 
 
 def build_stage(recipe: Recipe) -> Stage:
+    check_init_sources(recipe.init, recipe.stage)
     return STAGE_CLASSES[recipe.stage](recipe)
 
 

@@ -20,7 +20,8 @@ def load_tokenizer(source: str | Path):
     """A GPT-2-style tokenizer from a folder (or Hub id); it must define an EOS and a pad token."""
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     if tokenizer.eos_token_id is None:
-        raise ValueError(f"The tokenizer from {source} has no eos_token; ADIFF needs <|endoftext|> as EOS and separator.")
+        raise ValueError(f"The tokenizer from {source} has no eos_token; ADIFF needs <|endoftext|> as EOS and "
+                         "separator.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = "!"  # the official prompt padding token
     return tokenizer
@@ -52,14 +53,16 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
     else:
         text_kwargs = dict(settings.pop("text_config", {}))
         text_kwargs.setdefault("vocab_size", len(tokenizer))
-        text_config = GPT2Config(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, **text_kwargs)
+        text_config = GPT2Config(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                 **text_kwargs)
     # The prompts are padded with the tokenizer's pad token ("!"), which the prompt mapper reads: the model declares
     # it, so Trainer(processing_class=processor) finds the special tokens aligned and leaves the generation settings
     # (which then pad finished rows with it) as they are.
     text_config.pad_token_id = tokenizer.pad_token_id
     if text_config.vocab_size < len(tokenizer):
         raise ValueError(f"The language model has vocab_size {text_config.vocab_size} but the tokenizer has "
-                         f"{len(tokenizer)} tokens; train the LM with this tokenizer (stage 1b) or pass its tokenizer.")
+                         f"{len(tokenizer)} tokens; train the LM with this tokenizer (stage 1b) or pass its "
+                         "tokenizer.")
     head = read_event_head(audio_encoder) if audio_encoder else None
     if head is not None:
         settings.setdefault("num_event_classes", len(head[0]))

@@ -49,6 +49,9 @@ def main(argv=None) -> Path:
 if __name__ == "__main__":
     try:
         main()
-    except (NonFiniteLossError, CheckpointError, ValueError, FileNotFoundError) as error:
+    except (NonFiniteLossError, CheckpointError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as error:  # TrainingInterrupted says where to resume from
+        print(f"interrupted: {error}" if str(error) else "interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -17,12 +17,13 @@ BAD_FILES = [
     ("missing.wav", FileNotFoundError, r"Audio file not found: \S*missing\.wav \(resolved to /\S*missing\.wav\)"),
     ("a_folder.wav", IsADirectoryError, r"a_folder\.wav is a directory; pass the path of one audio file"),
     ("empty.wav", ValueError, r"Audio file \S*empty\.wav is empty \(0 bytes\)"),
-    ("truncated.wav", ValueError, r"truncated\.wav is truncated: its header announces 16000 frames but only 6000 could "
-                                  r"be read\. Re-export or re-download the file"),
+    ("truncated.wav", ValueError, r"truncated\.wav is truncated: its header announces 16000 frames but only 6000 "
+                                  r"could be read\. Re-export or re-download the file"),
     ("header_only.wav", ValueError, r"header_only\.wav decodes to 0 samples; it is empty or truncated"),
     ("corrupt.flac", ValueError, r"Could not decode \S*corrupt\.flac as audio \(the file is corrupt, truncated or not "
                                  r"audio; libsndfile said: .*" + SUPPORTED),
-    ("notes.mp3", ValueError, r"Could not decode \S*notes\.mp3 as audio \(the file is corrupt, truncated or not audio"),
+    ("notes.mp3", ValueError, r"Could not decode \S*notes\.mp3 as audio \(the file is corrupt, truncated or not "
+                              r"audio"),
     ("clip.m4a", ValueError, r"Could not decode \S*clip\.m4a as audio \('\.m4a' is not a supported audio format; .*"
                              + SUPPORTED + r"\. Convert it \(e\.g\. `ffmpeg -i in\.m4a out\.flac`\)"),
     ("nan.wav", ValueError, r"nan\.wav contains 1 NaN or infinite sample\(s\); clean or drop the audio"),

@@ -47,7 +47,8 @@ def waveforms(draw):
 
 
 def _valid_layout(waveform) -> bool:
-    """Multichannel audio needs more samples than channels to tell the axes apart (else a clear error, tested below)."""
+    """Multichannel audio needs more samples than channels to tell the axes apart (else a clear error, tested
+    below)."""
     return waveform.ndim == 1 or min(waveform.shape) != max(waveform.shape) and min(waveform.shape) <= 16
 
 

@@ -68,8 +68,8 @@ def test_good_file_bytes_and_array_give_the_same_features(processor, files):
     (np.full(100, 1e300), ValueError,
      r"the second audio of pair 0 has samples beyond float32's range \(peak 1e\+300\); float audio is expected in "
      r"\[-1, 1\]\. Rescale it"),
-    (np.zeros(100, np.int64), TypeError, r"the second audio of pair 0 has dtype int64; expected floating point samples "
-                                         r"or integer PCM \(int8, int16, int32, uint8\)\. Convert it"),
+    (np.zeros(100, np.int64), TypeError, r"the second audio of pair 0 has dtype int64; expected floating point "
+                                         r"samples or integer PCM \(int8, int16, int32, uint8\)\. Convert it"),
     (np.zeros(100, bool), TypeError, r"has dtype bool; expected floating point samples or integer PCM"),
     (np.zeros((2, 3, 1000), np.float32), ValueError,
      r"the second audio of pair 0 has shape \(2, 3, 1000\); expected \(samples,\), \(channels, samples\) or "
@@ -220,8 +220,8 @@ def test_unknown_tier_task_or_empty_prompt(processor, clips, kwargs, message):
 ])
 def test_wrong_keyword_names_the_right_one(processor, clips, call, wrong, right):
     kwargs = {wrong: SR if "rate" in wrong else "center" if wrong == "truncate" else 1}
-    with pytest.raises(TypeError, match=rf"got unexpected keyword argument\(s\) {wrong}= \(did you mean {right}=\?\)\. "
-                                        r"Valid arguments: "):
+    with pytest.raises(TypeError, match=rf"got unexpected keyword argument\(s\) {wrong}= \(did you mean "
+                                        rf"{right}=\?\)\. Valid arguments: "):
         if call == "processor":
             base = dict(audio=(clips[0], clips[1]), tier=1, sampling_rate=SR)
             base.pop(right, None)

@@ -162,8 +162,8 @@ def test_pipeline_mismatched_batch(pipe, clips):
     with pytest.raises(ValueError, match=r"audio\[0\] holds 3 audio\(s\); every item of the batch must be a \(first, "
                                          r"second\) pair of audios\. Got 2 items\."):
         explain(pipe, (firsts, seconds))
-    with pytest.raises(ValueError, match=r"Each input of the audio-difference pipeline must be a pair of audios, got a "
-                                         r"list of 1 items"):
+    with pytest.raises(ValueError, match=r"Each input of the audio-difference pipeline must be a pair of audios, "
+                                         r"got a list of 1 items"):
         explain(pipe, [(clips[0], clips[1]), [clips[2]]])
 
 

@@ -74,7 +74,8 @@ def assert_complete_checkpoint(folder: Path, step: int) -> None:
 
 
 def fail_save_state_at(monkeypatch, step: int, error: OSError):
-    """Make `Accelerator.save_state` raise `error` when it writes the checkpoint of `step`, after writing part of it."""
+    """Make `Accelerator.save_state` raise `error` when it writes the checkpoint of `step`, after writing part of
+    it."""
     real = Accelerator.save_state
 
     def save_state(self, output_dir=None, **kwargs):
@@ -139,7 +140,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_last_one_and_resume_matches
     assert steps[:2] == [1, 2] and max(steps) == STEPS
 
 
-# ---------------------------------------------------------------------------------------- read-only disk, failed export
+# ----------------------------------------------------------------------------------- read-only disk, failed export
 def test_a_read_only_disk_while_saving_raises_a_clear_error_and_keeps_the_last_good_checkpoint(
         workspace, tmp_path, monkeypatch):
     code, cause = errno.EROFS, r"permission denied \(or a read-only file system\)"

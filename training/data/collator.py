@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
-from processing_adiff.prompts import resolve_prompt, sample_prompt, task_from_prompt, tier_from_prompt
+from processing_adiff.prompts import task_from_prompt, tier_from_prompt
 
 
 class AdiffCollator:
@@ -53,16 +53,18 @@ class AdiffCollator:
         return self.rng
 
     def prompt(self, row: dict, rng: random.Random) -> str:
-        """The prompt of one row: a random paraphrase (training) or the canonical prompt of its tier / task."""
+        """The prompt of one row: a random paraphrase (training) or the canonical prompt of its tier / task, drawn by
+        the processor (`AdiffProcessor.prompt_texts`, the one owner of paraphrase sampling)."""
         text = row.get("input")
         tier = row.get("tier") if row.get("tier") is not None else (tier_from_prompt(text) if text else None)
         task = row.get("task") if row.get("task") is not None else (task_from_prompt(text) if text else None)
-        key = tier if tier is not None else task
-        if key is None:
-            return resolve_prompt(prompt=text)  # free text; raises a clear error when empty
-        if self.training:
-            return sample_prompt(key, rng)
-        return resolve_prompt(tier=tier) if tier is not None else resolve_prompt(task=task)
+        if tier is not None:
+            given = {"tier": tier}
+        elif task is not None:
+            given = {"task": task}
+        else:
+            given = {"text": text if text is not None else ""}  # free text; an empty one is a clear error
+        return self.processor.prompt_texts(1, training=self.training, rng=rng, **given)[0]
 
     def audio(self, row: dict, position: int):
         """The audio of clip `position` (1 or 2) in a form the processor loads."""

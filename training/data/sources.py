@@ -233,8 +233,8 @@ def from_hf_dataset(dataset: Dataset, on_missing: str = "error", check_audio: bo
                     bad_rows.append(index)
         if bad_rows:
             if on_missing == "error":
-                raise AudioFilesError(f"Dataset: {report.summary(max_report)}. Fix the audio or pass on_missing='skip' "
-                                      "to drop those rows (they are counted in a warning).", report)
+                raise AudioFilesError(f"Dataset: {report.summary(max_report)}. Fix the audio or pass "
+                                      "on_missing='skip' to drop those rows (they are counted in a warning).", report)
             bad = set(bad_rows)
             logger.warning("Dataset: skipped %d of %d rows because of %s.", len(bad), len(dataset),
                            report.summary(max_report))

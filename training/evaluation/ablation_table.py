@@ -1,4 +1,5 @@
-"""Markdown table of an ablation study: one row per run folder holding `eval/report.json` (see scripts/run_ablations.sh).
+"""Markdown table of an ablation study: one row per run folder holding `eval/report.json` (see
+scripts/run_ablations.sh).
 
     python -m training.evaluation.ablation_table runs/ablations
 """

@@ -1,4 +1,5 @@
-"""The evaluation set: rows of an explanation dataset with their tier, reference and (for SynthDiff) ground-truth facts.
+"""The evaluation set: rows of an explanation dataset with their tier, reference and (for SynthDiff) ground-truth
+facts.
 
 Sources (read with the training data loaders of `training.data`, which resolve and check the audio files):
 
@@ -119,7 +120,8 @@ def _locate(dataset, split: str | None) -> tuple:
         if not data.is_file():
             splits = sorted(p.stem for p in path.glob("*.csv") if not p.stem.endswith("_clips"))
             raise FileNotFoundError(f"{path} has no {split}.csv; expected a SynthDiff corpus folder holding "
-                                    f"<split>.csv files (found splits: {splits or 'none'}). Pass split= or a CSV path.")
+                                    f"<split>.csv files (found splits: {splits or 'none'}). Pass split= or a CSV "
+                                    "path.")
     elif path.is_file():
         if split is not None:
             raise ValueError(f"split={split!r} applies to a SynthDiff corpus folder, but {path} is a file.")
@@ -136,7 +138,8 @@ def _pair_key(row: dict, index: int) -> tuple:
     paths = []
     for position in (1, 2):
         value = row.get(f"filepath{position}") or row.get(f"audio{position}")
-        paths.append(value if isinstance(value, str) else (value or {}).get("path") if isinstance(value, dict) else None)
+        paths.append(value if isinstance(value, str)
+                     else (value or {}).get("path") if isinstance(value, dict) else None)
     return tuple(paths) if all(paths) else (f"row {index}", f"row {index}")
 
 

@@ -1,5 +1,7 @@
 """Evaluate an ADIFF model on an explanation dataset: captioning metrics per tier, fact accuracy against SynthDiff's
 ground truth, and behavioural checks (swap consistency, identity, gain robustness).
+Needs Java (a JRE on PATH, e.g. `apt-get install openjdk-17-jre-headless`) for every captioning metric: pycocoevalcap's
+tokenizer, METEOR and SPICE are Java programs. Without it they are reported as not computed.
 
 `python -m training.evaluation MODEL_DIR DATASET [options]`, or data-parallel on N devices / processes:
 `accelerate launch --num_processes N -m training.evaluation MODEL_DIR DATASET [options]` (same report; on a machine
@@ -41,7 +43,8 @@ _CHECK_OF_KIND = {"swap": "swap_consistency", "identity": "identity", "gain": "g
 
 
 def load_model(model, processor=None, device=None) -> tuple:
-    """`(model, processor)` from a saved model folder, or a model object and its processor, in eval mode on `device`."""
+    """`(model, processor)` from a saved model folder, or a model object and its processor, in eval mode on
+    `device`."""
     if isinstance(model, (str, Path)):
         folder = Path(model)
         if not (folder / "config.json").is_file():
@@ -307,6 +310,10 @@ def main(argv=None) -> int:
     """Command line entry point; prints the Markdown report on the main process. Returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.metrics and shutil.which("java") is None:  # said first, not after the model has run for an hour
+        logger.warning("No `java` on PATH: the captioning metrics (%s) need it and will be reported as not computed. "
+                       "Install a JRE (e.g. apt-get install openjdk-17-jre-headless) to get them.",
+                       ", ".join(args.metrics))
     report = evaluate_model(args.model, args.dataset, split=args.split, audio_root=args.audio_root,
                             batch_size=args.batch_size, preset=args.preset, tiers=tuple(args.tiers),
                             max_pairs=args.max_pairs,

@@ -36,8 +36,8 @@ def check_facts(facts: dict) -> None:
     missing += [f"clip{a}.{k}" for a in (1, 2) if isinstance(facts.get(f"clip{a}"), dict)
                 for k in _CLIP_KEYS if k not in facts[f"clip{a}"]]
     if missing:
-        raise ValueError(f"Pair facts lack {missing}; expected a record of a SynthDiff <split>_facts.jsonl (written by "
-                         "training.synthdiff.generate_corpus). Regenerate the corpus with the current generator.")
+        raise ValueError(f"Pair facts lack {missing}; expected a record of a SynthDiff <split>_facts.jsonl (written "
+                         "by training.synthdiff.generate_corpus). Regenerate the corpus with the current generator.")
 
 
 def judge_claim(claim: Claim, facts: dict) -> bool | None:

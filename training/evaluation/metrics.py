@@ -28,6 +28,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 BLEU_ORDERS = (1, 2, 3, 4)
+# CIDEr-D weighs an n-gram by log(reference sets / reference sets holding it): with one pair every weight is 0, and
+# below about this many pairs most n-grams of a shared vocabulary weigh (near) nothing.
+CIDER_MIN_PAIRS = 10
 METRIC_NAMES = (*(f"BLEU-{n}" for n in BLEU_ORDERS), "METEOR", "ROUGE-L", "CIDEr-D", "SPICE", "SPIDEr", "AVG")
 # Metric families one can ask for; SPIDEr and AVG follow from the others.
 METRIC_FAMILIES = ("bleu", "meteor", "rouge", "cider", "spice")
@@ -77,9 +80,9 @@ def spice_unavailable_reason() -> str | None:
     lib = root / "spice" / "lib"
     missing = [jar for jar in SPICE_CORENLP_JARS if not (lib / jar).is_file()]
     if missing:
-        return (f"Stanford CoreNLP 3.6.0 is missing ({', '.join(missing)} not in {lib}); pycocoevalcap downloads it from "
-                "nlp.stanford.edu on first use, which this evaluator never does. With internet access run `python -c "
-                "'from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()'` once")
+        return (f"Stanford CoreNLP 3.6.0 is missing ({', '.join(missing)} not in {lib}); pycocoevalcap downloads it "
+                "from nlp.stanford.edu on first use, which this evaluator never does. With internet access run "
+                "`python -c 'from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()'` once")
     return None
 
 
@@ -201,6 +204,11 @@ def caption_metrics(candidates, references, metrics=METRIC_FAMILIES) -> CaptionS
         if family == "spice" and (reason := spice_unavailable_reason()) is not None:
             out.not_computed["SPICE"] = reason
             continue
+        if family == "cider" and len(candidates) < CIDER_MIN_PAIRS:
+            logger.warning("CIDEr-D on %d pair(s) is not meaningful: it weighs n-grams by their rarity among the "
+                           "references of the evaluated set and needs at least %d pairs (with one pair it is 0 "
+                           "whatever the text). Evaluate more pairs to compare CIDEr-D.", len(candidates),
+                           CIDER_MIN_PAIRS)
         try:
             out.scores.update(_family_scores(family, gts, res))
         except (OSError, RuntimeError, ValueError, AssertionError, subprocess.SubprocessError) as error:
@@ -220,5 +228,5 @@ def caption_metrics(candidates, references, metrics=METRIC_FAMILIES) -> CaptionS
     return out
 
 
-__all__ = ["METRIC_NAMES", "METRIC_FAMILIES", "AVG_OF", "SPICE_CORENLP_JARS", "CaptionScores", "caption_metrics",
-           "spice_unavailable_reason"]
+__all__ = ["METRIC_NAMES", "METRIC_FAMILIES", "AVG_OF", "CIDER_MIN_PAIRS", "SPICE_CORENLP_JARS", "CaptionScores",
+           "caption_metrics", "spice_unavailable_reason"]

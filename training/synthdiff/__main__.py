@@ -1,5 +1,5 @@
-"""Command line: `python -m training.synthdiff --out DIR --pairs N --seed S [--splits train=0.8,validation=0.1,test=0.1]
-[--reverse train] [--sources LIBRARY]`;
+"""Command line: `python -m training.synthdiff --out DIR --pairs N --seed S
+[--splits train=0.8,validation=0.1,test=0.1] [--reverse train] [--sources LIBRARY]`;
 `--out DIR --reverse train` alone adds `train_reversed` to the existing corpus in DIR."""
 
 import argparse
@@ -15,8 +15,8 @@ def parse_splits(text: str) -> dict:
     for item in text.split(","):
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise argparse.ArgumentTypeError(f"Bad split {item!r} in --splits {text!r}; write name=value pairs such as "
-                                             "train=0.8,validation=0.1,test=0.1 or train=800,test=100.")
+            raise argparse.ArgumentTypeError(f"Bad split {item!r} in --splits {text!r}; write name=value pairs such "
+                                             "as train=0.8,validation=0.1,test=0.1 or train=800,test=100.")
         try:
             splits[name.strip()] = int(value) if value.strip().isdigit() else float(value)
         except ValueError:

@@ -46,7 +46,8 @@ SOUND_CLASSES = (
 CLASS_NAMES = tuple(c.name for c in SOUND_CLASSES)
 CLASS_BY_NAME = {c.name: c for c in SOUND_CLASSES}
 
-# Names the grammar may use for each class (first = canonical). Kept disjoint across classes so a mention names one class.
+# Names the grammar may use for each class (first = canonical). Kept disjoint across classes so a mention names one
+# class.
 EVENT_SYNONYMS = {
     "beep": ("beep", "electronic beep", "bleep"),
     "rising_chirp": ("rising chirp", "upward sweep", "rising whistle"),
@@ -111,7 +112,8 @@ PROPERTY_WORDS = {
     "slower": ("slower", "slowed down"),
     "identical": ("identical",),
     "mood": {"urgent": ("urgent", "pressing"), "calm": ("calm", "peaceful"), "busy": ("busy", "bustling"),
-             "tense": ("tense", "uneasy"), "lively": ("lively", "energetic"), "mechanical": ("mechanical", "industrial")},
+             "tense": ("tense", "uneasy"), "lively": ("lively", "energetic"),
+             "mechanical": ("mechanical", "industrial")},
     "near_identical": ("practically the same", "no audible difference"),
     "brighter": ("brighter",),
     "darker": ("darker", "duller"),

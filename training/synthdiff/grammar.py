@@ -68,7 +68,9 @@ class _Writer:
                 return f"only {self.background(facts)}"
             return self.pick((f"only {self.background(facts)}, with no other sounds",
                               f"just {self.background(facts)} and no foreground sounds"))
-        return f"{self.events(facts, tier)} {self.pick(('over', 'against', 'with a backdrop of'))} {self.background(facts)}"
+        events = self.events(facts, tier)  # drawn before the joiner, as the corpus was generated
+        joiner = self.pick(("over", "against", "with a backdrop of"))
+        return f"{events} {joiner} {self.background(facts)}"
 
     def mood(self, mood: str) -> str:
         return self.pick(PROPERTY_WORDS["mood"][mood])
@@ -109,7 +111,8 @@ def _property_clauses(w: _Writer, pair: dict, c1: dict, c2: dict) -> list:
             clauses.append(w.pick((f"Audio {x} is noisier than Audio {y}", f"Audio {x} has more hiss than Audio {y}")))
         else:
             clauses.append(w.pick((f"Audio {x} is noisy while Audio {y} is clean",
-                                   f"Audio {x} carries a layer of hiss that Audio {y} does not, Audio {y} being clean")))
+                                   f"Audio {x} carries a layer of hiss that Audio {y} does not, "
+                                   f"Audio {y} being clean")))
     if pair["clipped_differs"]:
         x = 1 if c1["clipped"] else 2
         clauses.append(w.pick((f"Audio {x} is distorted by clipping", f"Audio {x} sounds clipped and harsh")))

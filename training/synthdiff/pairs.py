@@ -6,7 +6,7 @@ import numpy as np
 
 from .catalogue import ONSETS, REVERBS, TIMBRES
 from .realworld_pairs import realworld_pair_facts
-from .scene import SPEEDS, SYNTH_PALETTE, ClipSpec, _seed
+from .scene import SPEEDS, SYNTH_PALETTE, _seed
 
 PAIR_TYPES = ("unrelated", "edited", "identical", "near_identical")
 EDITS = ("gain", "reverb", "filter", "noise", "speed", "clipping", "event_added", "event_removed", "event_replaced",
