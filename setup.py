@@ -22,7 +22,7 @@ setup(
                                     "training.*", "adiff", "adiff.*"]),
     include_package_data=True,
     package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav"],
-                  "training": ["recipes/*/*.yaml"]},
+                  "training": ["recipes/*/*.yaml", "accelerate_configs/*.yaml"]},
     install_requires=[
         # Tested: torch 2.13.0 (CI, the CPU build). Other torch releases on PyPI are multi-GB CUDA builds and the
         # PyTorch CPU wheel index is not reachable from CI, so no older CPU torch is tested there; 2.11 is the torch of
