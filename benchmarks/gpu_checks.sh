@@ -3,15 +3,15 @@
 # 6-7 minutes on one H200). Results and logs go to $OUT; a summary line per part goes to stdout.
 #   0. the carried wheels (.devwheels/, from benchmarks/gpu_wheels.sh: the machine's transformers is below ADIFF's
 #      floor and it lacks soundfile, soxr and datasets) into /tmp/site, then `make test-fast` on the machine's torch;
-#   1. benchmarks/inference.py at base size, fp32 then bf16, batches 1/8/32 (SKIP_INFERENCE=1 skips it);
+#   1. with RUN_INFERENCE=1 only: benchmarks/inference.py at base size, fp32 then bf16, batches 1/8/32;
 #   2. benchmarks/training.py --device cuda --dtype bf16 at small and base size: per stage samples/s, GPU-busy share,
 #      MFU, peak memory;
 #   3. the paper_base recipes (training/recipes/paper_base: HTSAT default size, GPT-2 124M, official ADIFF sizes)
 #      through `accelerate launch`, STEPS steps per stage on a small SynthDiff corpus: stages 1a, 1b, 2 with the DDP
 #      config, stage 3 with the FSDP config; samples/s and peak memory from metrics.jsonl, GPU utilisation sampled
 #      by nvidia-smi every 0.5 s while they run.
-# SMOKE=1 runs every part on the CPU at tiny size in a few minutes (how the script itself is tested); SKIP_TESTS=1,
-# SKIP_INFERENCE=1, SKIP_BENCHMARK=1, SKIP_RECIPES=1 leave parts out.
+# SMOKE=1 runs parts 2 and 3 on the CPU at tiny size in a few minutes (how the script itself is tested); SKIP_TESTS=1,
+# SKIP_BENCHMARK=1, SKIP_RECIPES=1 leave parts out.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_checks}
 PY=${PYTHON:-python3}
@@ -25,7 +25,7 @@ else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 if [ -n "${SMOKE:-}" ]; then
-  DEVICE=cpu; STEPS=${STEPS:-2}; PAIRS=24; WORKERS=2; BENCH=(--smoke --threads 2)
+  DEVICE=cpu; STEPS=${STEPS:-2}; PAIRS=24; WORKERS=2; BENCH=(--smoke --threads 2); BATCH=(--set train.batch_size=4)
   TINY_AUDIO='{patch_embeds_hidden_size: 8, hidden_size: 64, depths: [1, 1, 1, 1], num_attention_heads: [1, 1, 2, 2]}'
   SIZES=(--set "model.audio_config=$TINY_AUDIO"); LM_SIZE=(--set 'model.text_config={n_embd: 32, n_layer: 1, n_head: 2}')
   ADIFF_SIZE=(--set model.projection_dim=16 --set model.prefix_length=2 --set model.prompt_length=auto
@@ -33,7 +33,7 @@ if [ -n "${SMOKE:-}" ]; then
               --set model.cross_projection_num_layers=1 --set model.cross_projection_num_heads=2)
   LAUNCH=(--multi_gpu --num_processes 2 --mixed_precision no); FSDP=("${LAUNCH[@]}")
 else
-  DEVICE=cuda; STEPS=${STEPS:-150}; PAIRS=400; WORKERS=12; BENCH=(--sizes small,base --batch-size 32 --steps 10)
+  DEVICE=cuda; STEPS=${STEPS:-150}; PAIRS=400; WORKERS=12; BENCH=(--sizes small,base --batch-size 32 --steps 5); BATCH=()
   SIZES=(); LM_SIZE=(); ADIFF_SIZE=()
   LAUNCH=(--config_file training/accelerate_configs/ddp.yaml --num_processes 1)
   FSDP=(--config_file training/accelerate_configs/fsdp.yaml --num_processes 1)
@@ -46,8 +46,8 @@ if [ -z "${SKIP_TESTS:-}" ]; then  # the declared torch floor is this machine's 
   echo "make test-fast (exit $?): $(tail -n 1 "$OUT/test_fast.log")"
 fi
 
-for dtype in fp32 bf16; do
-  [ -n "${SKIP_INFERENCE:-}${SMOKE:-}" ] && break
+for dtype in fp32 bf16; do  # opt-in (RUN_INFERENCE=1): about 2 more minutes; issue 23 owns inference speed
+  [ -z "${RUN_INFERENCE:-}" ] || [ -n "${SMOKE:-}" ] && break
   $PY benchmarks/inference.py --device cuda --dtype "$dtype" --batch-sizes 1,8,32 --reference-pairs 2 \
     --no-inference-rss --json >"$OUT/inference_$dtype.log" 2>&1
   echo "inference $dtype: $(tail -n 1 "$OUT/inference_$dtype.log")"
@@ -67,7 +67,7 @@ fi
 $PY -m training.synthdiff --out "$WORK/corpus" --pairs "$PAIRS" --seed 0 --workers "$WORKERS" >"$OUT/synth.log" 2>&1
 COMMON=(--set "data.corpus=$WORK/corpus" --set "data.embedding_cache=$WORK/cache" --set "train.max_steps=$STEPS"
         --set train.eval_every=null --set train.save_every=null --set train.log_every=10
-        --set "train.num_workers=$WORKERS" --set eval.max_batches=2 --set eval.num_samples=1)
+        --set "train.num_workers=$WORKERS" --set eval.max_batches=2 --set eval.num_samples=1 "${BATCH[@]}")
 run_stage() {  # run_stage NAME RECIPE LAUNCH_ARRAY_NAME EXTRA_ARGS...: one accelerate launch, its summary line
   local name=$1 recipe=$2 launch="$3[@]"; shift 3
   local start=$SECONDS
