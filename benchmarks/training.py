@@ -260,7 +260,8 @@ def run_worker(size: str, mode: str, args) -> dict:
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     samples = args.batch_size * args.steps
     kernels = busy_seconds(step, device, args.steps)
-    busy = kernels / elapsed if kernels is not None else cpu / (elapsed * args.threads)
+    # On the CPU, helper threads beyond --threads (inter-op, allocator) can add a little CPU time: a share tops at 1.
+    busy = kernels / elapsed if kernels is not None else min(1.0, cpu / (elapsed * args.threads))
     tflops = flops * args.steps / elapsed / 1e12
     peak = peak_tflops(device, args.dtype, args.peak_tflops)
     return {"size": size, "mode": mode, "dtype": args.dtype, "parameters_m": round(model.num_parameters() / 1e6, 2)
