@@ -34,8 +34,9 @@ def gpu_util_summary(log: Path) -> str:
     if not util:
         return f"GPU utilisation: no samples in {log}"
     busy = [u for u in util if u > 0]
+    high = sum(u >= 70 for u in util) / len(util)
     return (f"GPU utilisation over {len(util)} samples (0.5 s): mean {statistics.mean(util):.0f} %, mean while in use "
-            f"{statistics.mean(busy) if busy else 0:.0f} %, samples >= 70 %: {sum(u >= 70 for u in util) / len(util):.0%}")
+            f"{statistics.mean(busy) if busy else 0:.0f} %, samples >= 70 %: {high:.0%}")
 
 
 def main(argv=None) -> str:

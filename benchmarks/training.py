@@ -297,7 +297,7 @@ def main(argv=None) -> dict:
             run = json.loads(completed.stdout.strip().splitlines()[-1])
             results["runs"].append(run)
             mfu = f"{100 * run['mfu']:5.1f} %" if run["mfu"] is not None else "  n/a  "
-            print(f"{size:5s} {mode:17s} {run['samples_per_s']:8.2f} samples/s  busy {100 * run['busy_share']:5.1f} %  "
+            print(f"{size:5s} {mode:17s} {run['samples_per_s']:8.2f} samples/s  busy {100 * run['busy_share']:5.1f} % "
                   f"{run['model_tflops']:8.3f} TFLOP/s  MFU {mfu}  peak {run['peak_memory_mb']:8.1f} MB  "
                   f"({run['parameters_m']} M params, {run['trainable_m']} M trained)", file=sys.stderr)
             for key in ("samples_per_s", "peak_memory_mb", "busy_share", "mfu"):

@@ -17,8 +17,8 @@ def test_the_installed_release_is_in_the_range():
 
 @pytest.mark.parametrize("version", ["5.23.0", "5.17.0", "4.57.6", "6.0.0", "6.0.0rc1"])
 def test_a_release_outside_the_range_is_an_error_that_names_the_fix(version):
-    with pytest.raises(ImportError, match=rf"needs transformers>=5\.24\.0,<6 .* but transformers {version} is installed"
-                                          rf"\. Fix: pip install 'transformers>=5\.24\.0,<6'"):
+    with pytest.raises(ImportError, match=rf"needs transformers>=5\.24\.0,<6 .* but transformers {version} is "
+                                          rf"installed\. Fix: pip install 'transformers>=5\.24\.0,<6'"):
         check_transformers_version(version)
 
 

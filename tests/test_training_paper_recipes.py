@@ -6,7 +6,6 @@ import json
 import subprocess
 
 import numpy as np
-import pytest
 import torch
 from accelerate.commands.config.config_args import load_config_from_file
 from training_testing import (PYTHON, REPO_ROOT, TINY_ADIFF, TINY_AUDIO, TINY_TEXT, TRAIN_SCRIPT,  # noqa: F401
@@ -70,7 +69,8 @@ def _tiny(corpus, out, stage: str, **init) -> list[str]:
         sets["train.num_workers"] = 1
     else:
         sets["train.num_workers"] = 1
-    return [f"{key}={json.dumps(value if not hasattr(value, 'parent') else str(value))}" for key, value in sets.items()]
+    return [f"{key}={json.dumps(str(value) if hasattr(value, 'parent') else value)}"  # paths as strings
+            for key, value in sets.items()]
 
 
 def test_paper_recipes_run_stage_1a_to_3_with_two_processes_for_stage_2(synth_corpus, tmp_path):  # noqa: F811
@@ -84,8 +84,8 @@ def test_paper_recipes_run_stage_1a_to_3_with_two_processes_for_stage_2(synth_co
     lm = tmp_path / "stage1_lm" / "final"
     launch = [PYTHON, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "ddp.yaml"),
               "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", "29534", TRAIN_SCRIPT]
-    stage2 = [arg for item in _tiny(synth_corpus, tmp_path, "stage2", audio_encoder=str(encoder), language_model=str(lm))
-              for arg in ("--set", item)]
+    towers = {"audio_encoder": str(encoder), "language_model": str(lm)}
+    stage2 = [arg for item in _tiny(synth_corpus, tmp_path, "stage2", **towers) for arg in ("--set", item)]
     result = subprocess.run([*launch, "--config", str(RECIPES / "stage2.yaml"), *stage2], env=subprocess_env(),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
