@@ -59,7 +59,7 @@ def time_steps(model, processor, rows: list[dict], batches: list[list[int]], emb
     """Samples/s of stage-3 steps on `batches` (one untimed warm-up step first)."""
     import torch
 
-    from training.freezing import adiff_loss
+    from training.loss import adiff_loss
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     generator = torch.Generator().manual_seed(0)
@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
     from processing_adiff import AdiffProcessor
     from training.data import AdiffCollator
     from training.freezing import DEFAULT_TRAINABLE, set_trainable
-    from training.stage_data import PairData
+    from training.data.stage_data import PairData
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

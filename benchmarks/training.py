@@ -158,7 +158,8 @@ def build_mode(size: str, mode: str, args, device) -> tuple:
 
     from modeling_adiff import AdiffForConditionalGeneration
     from processing_adiff import AdiffFeatureExtractor
-    from training.freezing import DEFAULT_TRAINABLE, adiff_loss, set_trainable
+    from training.freezing import DEFAULT_TRAINABLE, set_trainable
+    from training.loss import adiff_loss
     from training.tagger import AdiffAudioTagger
 
     config = adiff_config(size)

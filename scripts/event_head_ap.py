@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from processing_adiff import AdiffFeatureExtractor  # noqa: E402
-from training.stage_data import ClipTaggingData  # noqa: E402
+from training.data.stage_data import ClipTaggingData  # noqa: E402
 from training.stages import average_precisions  # noqa: E402
 from training.tagger import LABELS_FILE, AdiffAudioTagger  # noqa: E402
 

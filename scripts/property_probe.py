@@ -24,7 +24,7 @@ from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from processing_adiff import load_audio  # noqa: E402
 from training.clip_properties import (CLIP_PROPERTIES, ClipPropertyHead, property_scores,  # noqa: E402
                                       property_targets, read_clip_facts, select_properties)
-from training.stage_data import split_file  # noqa: E402
+from training.data.stage_data import split_file  # noqa: E402
 from training.towers import load_feature_extractor  # noqa: E402
 
 def load_encoder(source: str) -> tuple:

@@ -16,7 +16,7 @@ from training.clip_properties import (CLIP_PROPERTIES, PROPERTY_NAMES, ClipPrope
 from training.loop import train
 from training.metrics_log import read_metrics
 from training.recipe import recipe_from_dict
-from training.stage_data import ClipTaggingData
+from training.data.stage_data import ClipTaggingData
 from training.tagger import AdiffAudioTagger
 from training.towers import load_feature_extractor
 

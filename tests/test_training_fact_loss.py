@@ -1,5 +1,5 @@
-"""The auxiliary pair-fact loss (`data.fact_loss_weight`, `training.pair_facts`): targets read from the SynthDiff
-facts, a head that trains with the model and is checkpointed with it, and a saved model without it."""
+"""The auxiliary pair-fact loss (`data.fact_loss_weight`, `training.synthdiff.pair_facts`): targets read from the
+SynthDiff facts, a head that trains with the model and is checkpointed with it, and a saved model without it."""
 
 import json
 import shutil
@@ -11,10 +11,10 @@ from training_testing import save_tiny_towers, stage_recipe, synth_corpus  # noq
 
 from training.checkpointing import list_checkpoints
 from training.loop import train
-from training.pair_facts import FACT_GROUPS, NUM_TARGETS, fact_targets, pair_fact_loss
 from training.recipe import recipe_from_dict
 from training.stages import AdiffStage
 from training.synthdiff.catalogue import CLASS_NAMES
+from training.synthdiff.pair_facts import FACT_GROUPS, NUM_TARGETS, fact_targets, pair_fact_loss
 
 torch.set_num_threads(1)
 HEAD = "pair_fact_head."

@@ -1,17 +1,17 @@
-"""The training DataLoader (`training.loader`): worker processes read audio and compute log-mels ahead of the step,
-and the batches, hence the loss curve, do not depend on how many workers there are."""
+"""The training DataLoader (`training.data.loader`): worker processes read audio and compute log-mels ahead of the
+step, and the batches, hence the loss curve, do not depend on how many workers there are."""
 
 import pytest
 import torch
 from training_testing import stage_recipe, synth_corpus  # noqa: F401
 
 from processing_adiff import AdiffFeatureExtractor
-from training.loader import build_train_loader
+from training.data.loader import build_train_loader
+from training.data.stage_data import ClipTaggingData, split_file
 from training.loop import train
 from training.metrics_log import read_metrics
 from training.recipe import TrainConfig, recipe_from_dict
 from training.sampler import ResumableBatchSampler
-from training.stage_data import ClipTaggingData, split_file
 
 torch.set_num_threads(1)
 

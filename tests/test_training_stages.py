@@ -79,7 +79,7 @@ def test_stage3_reuses_the_embedding_cache(three_stages):
 def test_length_grouping_uses_the_answer_lengths_the_batches_have(three_stages, synth_corpus, tmp_path):  # noqa: F811
     from processing_adiff import AdiffProcessor
     from training.data import AdiffCollator
-    from training.stage_data import PairData
+    from training.data.stage_data import PairData
 
     collator = AdiffCollator(AdiffProcessor.from_pretrained(three_stages["s2"]))
     data = PairData.from_csv(synth_corpus / "train.csv", collator, caption_ratio=0.2)

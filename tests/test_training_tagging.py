@@ -8,7 +8,7 @@ from training_testing import TINY_AUDIO
 from transformers import ClapAudioConfig
 
 from processing_adiff import AdiffFeatureExtractor
-from training.stage_data import ClipTaggingData
+from training.data.stage_data import ClipTaggingData
 from training.synthdiff.corpus import event_times
 from training.tagger import AdiffAudioTagger
 

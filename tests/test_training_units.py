@@ -12,7 +12,7 @@ from training.embedding_cache import EmbeddingCache
 from training.optim import build_optimizer, build_scheduler, parameter_groups
 from training.recipe import OptimConfig, apply_overrides, load_recipe, recipe_from_dict
 from training.sampler import ResumableBatchSampler
-from training.stage_data import mix_captioning, split_file
+from training.data.stage_data import mix_captioning, split_file
 from training.stages import mean_average_precision
 
 torch.set_num_threads(1)
@@ -239,7 +239,7 @@ def test_mirrored_row_describes_the_swapped_pair():
 def test_pair_data_mirrors_the_drawn_items_with_their_clips():
     from processing_adiff import AdiffProcessor
     from training.data import AdiffCollator
-    from training.stage_data import PairData
+    from training.data.stage_data import PairData
 
     processor = AdiffProcessor.from_pretrained(REPO_ROOT / "adiff" / "default_model")
     rows = [{"filepath1": f"{i}a", "filepath2": f"{i}b", "tier": 1, "task": None,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .synthdiff.catalogue import REVERBS, TIMBRES
+from .synthdiff.interface import REVERBS, TIMBRES
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,4 @@
-"""Which ADIFF modules a stage trains, and the ADIFF answer loss the stages and the benchmark share."""
-
-import torch
+"""Which ADIFF modules a stage trains (the answer loss is in `loss.py`)."""
 
 # Trainable groups of an ADIFF model -> its submodules (the LM head is tied to the LM's input embeddings).
 ADIFF_GROUPS = {
@@ -32,17 +30,4 @@ def set_trainable(model, groups) -> list[str]:
     return frozen
 
 
-def adiff_forward(model, batch: dict):
-    """The model's outputs on `batch` (answer loss, prefix) and the batch's answer-token count. Only the logits that
-    predict answer tokens are computed (`logits_to_keep`): the LM head never runs over the prefix, which saves a
-    vocabulary-sized matmul per prefix token."""
-    return model(**batch, logits_to_keep=batch["labels"].shape[1] + 1), (batch["labels"] != -100).sum()
-
-
-def adiff_loss(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """ADIFF's answer loss and its token count."""
-    outputs, count = adiff_forward(model, batch)
-    return outputs.loss, count
-
-
-__all__ = ["ADIFF_GROUPS", "GROUNDING_TRAINABLE", "DEFAULT_TRAINABLE", "set_trainable", "adiff_forward", "adiff_loss"]
+__all__ = ["ADIFF_GROUPS", "GROUNDING_TRAINABLE", "DEFAULT_TRAINABLE", "set_trainable"]

@@ -28,7 +28,7 @@ from .periodic_eval import evaluate
 from .recipe import Recipe
 from .sampler import ResumableBatchSampler
 from .freezing import ADIFF_GROUPS
-from .loader import build_train_loader
+from .data.loader import build_train_loader
 from .stages import AdiffStage, build_stage
 
 logger = logging.getLogger(__name__)

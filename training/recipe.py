@@ -28,7 +28,7 @@ class TrainConfig:
     `gradient_accumulation_steps` of them. The run lasts `epochs` epochs unless `max_steps` (optimizer steps) is set.
     `group_by_length` batches items of similar length together (stages whose data reports lengths: 1b, 2, 3), which
     cuts the padding a batch computes on. `num_workers` > 0 reads audio and computes log-mels in that many DataLoader
-    worker processes, each keeping `prefetch_factor` batches ready (`training.loader`); batches stay the same.
+    worker processes, each keeping `prefetch_factor` batches ready (`training.data.loader`); batches stay the same.
     """
 
     epochs: float = 1.0

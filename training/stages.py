@@ -29,14 +29,15 @@ from processing_adiff import PROMPT_PARAPHRASES, AdiffFeatureExtractor, AdiffPro
 
 from .clip_properties import property_scores, read_clip_facts, select_properties
 from .data import AdiffCollator
+from .data.eval_set import read_facts
+from .data.stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
+                              split_file)
 from .embedding_cache import EmbeddingCache
-from .evaluation import read_facts
-from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, adiff_forward, adiff_loss, set_trainable
+from .freezing import ADIFF_GROUPS, DEFAULT_TRAINABLE, set_trainable
 from .init_sources import check_init_sources
-from .pair_facts import PairFactHead, fact_targets, pair_fact_loss
+from .loss import adiff_forward, adiff_loss
 from .recipe import Recipe
-from .stage_data import (ClipTaggingData, ExplanationTextData, PairData, background_label, read_texts,
-                         split_file)
+from .synthdiff.interface import FACTS_SUFFIX, PairFactHead, fact_targets, pair_fact_loss
 from .tagger import AdiffAudioTagger
 from .towers import build_adiff, build_processor, load_audio_encoder, load_feature_extractor, load_tokenizer
 
@@ -180,7 +181,7 @@ class TaggerStage(Stage):
         if not self.properties:
             return {}
         return {"properties": self.properties,
-                "clip_facts": read_clip_facts(split_file(corpus, split, "_facts.jsonl"))}
+                "clip_facts": read_clip_facts(split_file(corpus, split, FACTS_SUFFIX))}
 
     def build_data(self, model, accelerator):
         eval_split = self.recipe.data.get("eval_split", "validation")
@@ -349,8 +350,8 @@ class AdiffStage(Stage):
 
     @functools.cached_property
     def fact_loss_weight(self) -> float:
-        """Weight of the auxiliary pair-fact loss (`training.pair_facts`); 0 (the default) turns it off. Read and
-        checked once (the loss uses it every step)."""
+        """Weight of the auxiliary pair-fact loss (`training.synthdiff.pair_facts`); 0 (the default) turns it off.
+        Read and checked once (the loss uses it every step)."""
         weight = self.recipe.data.get("fact_loss_weight") or 0.0
         if not isinstance(weight, (int, float)) or weight < 0:
             raise ValueError(f"data.fact_loss_weight must be a number >= 0, got {weight!r}.")
@@ -400,7 +401,7 @@ class AdiffStage(Stage):
                              "them; train on reversed splits instead (data.train_split: [train, train_reversed]).")
         targets = {}
         for split in splits:
-            path = split_file(corpus, split, "_facts.jsonl")
+            path = split_file(corpus, split, FACTS_SUFFIX)
             targets.update({pair: fact_targets(record) for pair, record in read_facts(path).items()})
         missing = [r for r in rows if (r["filepath1"], r["filepath2"]) not in targets]
         if missing:

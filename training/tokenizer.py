@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2TokenizerFast
 
-from .synthdiff.reversal import REVERSED_SUFFIX
+from .synthdiff.interface import REVERSED_SUFFIX
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ accuracy by kind, loudness direction, hallucinated sources, tier agreement), dat
 
 from .behaviour import BehaviourScore, gain_robustness, identity_check, swap_consistency
 from .claims import FACT_TYPES, Claim, difference_claims, extract_claims, swap_claims
-from .data import EvalRow, EvalSet, load_eval_set, read_facts
+from ..data.eval_set import EvalRow, EvalSet, load_eval_set, read_facts
 from .evaluate import DEFAULT_GAIN_DB, evaluate_model, load_model, main, score_samples
 from .facts import FactScore, checkable_differences, event_accuracy, fact_accuracy, judge_claim, judge_text
 from .generation import ExplainRequest, explain_pairs

@@ -28,7 +28,7 @@ Claims on a clip's mood ("feels calm") and on the order of events are not extrac
 import re
 from dataclasses import dataclass
 
-from ..synthdiff.catalogue import BACKGROUND_SYNONYMS, EVENT_SYNONYMS, PROPERTY_WORDS, REVERBS
+from ..synthdiff.interface import BACKGROUND_SYNONYMS, EVENT_SYNONYMS, PROPERTY_WORDS, REVERBS
 
 # Claim kinds, grouped by the fact type that judges them.
 FACT_TYPES = {

@@ -25,7 +25,7 @@ from processing_adiff import AdiffProcessor
 
 from .behaviour import gain_robustness, identity_check, swap_consistency
 from .claims import extract_claims
-from .data import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
+from ..data.eval_set import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
 from .facts import event_accuracy, fact_accuracy
 from .generation import ExplainRequest, distributed_state, explain_pairs
 from .metrics import METRIC_FAMILIES, caption_metrics
@@ -152,7 +152,7 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         model_dir_or_model: a saved model folder, or an `AdiffForConditionalGeneration` (then give `processor`, or
             a model loaded from a folder that holds the processor).
         dataset: an ACD/CLD-format CSV (or JSONL) path, a SynthDiff corpus folder (with `split`), or a
-            `datasets.Dataset` (see `training.evaluation.data`).
+            `datasets.Dataset` (see `training.data.eval_set`).
         processor (`AdiffProcessor`, *optional*): the processor of a model object.
         split (`str`, *optional*): split of a SynthDiff corpus folder (default `"test"`).
         audio_root (`str` or `Path`, *optional*): folder the relative audio paths live under (default: the CSV's).

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .synthdiff.catalogue import CLASS_NAMES
+from .catalogue import CLASS_NAMES
 
 _RELATION = {"identical": 0, "near_identical": 0, "edited": 1, "unrelated": 2}
 _WHICH = {None: 0, 1: 1, 2: 2}
@@ -86,7 +86,8 @@ def pair_fact_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets (`torch.LongTensor` of shape `(B, NUM_TARGETS)`): rows of `fact_targets`.
     """
     if targets.shape[-1] != NUM_TARGETS:
-        raise ValueError(f"pair fact targets must have {NUM_TARGETS} columns (see training.pair_facts.fact_targets), "
+        raise ValueError(f"pair fact targets must have {NUM_TARGETS} columns (see "
+                         "training.synthdiff.pair_facts.fact_targets), "
                          f"got shape {tuple(targets.shape)}.")
     *group_logits, event_logits = logits.float().split(GROUP_SIZES + [2 * len(CLASS_NAMES)], dim=-1)
     losses = [F.cross_entropy(group, targets[:, i]) for i, group in enumerate(group_logits)]

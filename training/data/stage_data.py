@@ -22,10 +22,11 @@ import torch
 
 from processing_adiff import load_audio
 
-from .clip_properties import property_targets
-from .data import AdiffCollator, load_csv
-from .data.mirroring import mirror_row
-from .synthdiff.reversal import REVERSED_SUFFIX
+from ..clip_properties import property_targets
+from ..synthdiff.interface import REVERSED_SUFFIX
+from .collator import AdiffCollator
+from .mirroring import mirror_row
+from .sources import load_csv
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +262,9 @@ class PairData:
             `(B, 2, D)` instead of `input_features` and no audio is read.
         mirror_ratio (`float`): the probability that an item is trained as its mirrored pair (`mirror_row`: clips
             and the names "Audio 1" / "Audio 2" swapped), drawn from the item's seed (so reproducible and resumable).
-        fact_targets (`dict`, *optional*): `{(filepath1, filepath2): targets}` (`training.pair_facts.fact_targets`);
-            when set, batches also carry `pair_fact_targets` `(B, NUM_TARGETS)` for the auxiliary fact loss.
+        fact_targets (`dict`, *optional*): `{(filepath1, filepath2): targets}`
+            (`training.synthdiff.pair_facts.fact_targets`); when set, batches also carry `pair_fact_targets`
+            `(B, NUM_TARGETS)` for the auxiliary fact loss.
     """
 
     def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None,

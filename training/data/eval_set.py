@@ -18,13 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data import AdiffCollator, load_explanations
-from ..data.sources import resolve_path
-
-from .facts import check_facts
+from ..synthdiff.interface import FACTS_SUFFIX, check_facts
+from .collator import AdiffCollator
+from .sources import load_explanations, resolve_path
 
 DEFAULT_SPLIT = "test"
-FACTS_SUFFIX = "_facts.jsonl"
 
 
 @dataclass

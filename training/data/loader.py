@@ -4,13 +4,13 @@ With `train.num_workers` > 0 the collate functions (audio decoding, resampling, 
 run in that many worker processes that stay alive across epochs (`persistent_workers`), each keeping
 `train.prefetch_factor` batches ready; on CUDA the batches land in pinned memory so the copy to the device is
 asynchronous (`non_blocking`). Batches do not depend on the worker count: every collate draws its randomness from the
-items' seeds (see `training.stage_data`).
+items' seeds (see `training.data.stage_data`).
 """
 
 import torch
 from torch.utils.data import DataLoader
 
-from .recipe import TrainConfig
+from ..recipe import TrainConfig
 
 
 class _Items(torch.utils.data.Dataset):
