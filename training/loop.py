@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -107,6 +108,39 @@ def _cpu_data_parallel() -> bool:
     return world > 1 and not torch.cuda.is_available() and not torch.backends.mps.is_available()
 
 
+@dataclass
+class _Run:
+    """What one stage's optimizer steps work with, built once by `_prepare_run`."""
+
+    recipe: Recipe
+    stage: object
+    accelerator: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    sampler: ResumableBatchSampler
+    loader: torch.utils.data.DataLoader
+    eval_data: object
+    trainable: list
+    steps_per_epoch: int
+    total_steps: int
+    output_dir: Path
+
+    @property
+    def accumulation(self) -> int:
+        return self.recipe.train.gradient_accumulation_steps
+
+
+@dataclass
+class _LogWindow:
+    """Loss terms and items since the last logged step."""
+
+    loss: float = 0.0
+    count: float = 0.0
+    items: int = 0
+    time: float = field(default_factory=time.perf_counter)
+
+
 def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     """Run one stage; returns its final `save_pretrained` folder.
 
@@ -125,7 +159,6 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2, default=str), encoding="utf-8")
-
     if resume and (output_dir / FINAL_DIR / "training_recipe.json").is_file():
         logger.info("Stage %s already finished (%s exists); nothing to resume", recipe.stage, output_dir / FINAL_DIR)
         return output_dir / FINAL_DIR
@@ -133,13 +166,58 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     if stage.pretrained_only:
         logger.info("Stage %s: init.pretrained given, exporting it without training", recipe.stage)
         return _save_final(stage, model, accelerator, output_dir, recipe)
-    if recipe.lora.enabled:
-        if not isinstance(stage, AdiffStage):
-            raise ValueError(f"LoRA applies to the ADIFF stages (grounding, finetune), not to stage {recipe.stage!r}.")
-        from .lora import apply_lora
 
-        model = apply_lora(model, recipe.lora, _trained_module_names(model, stage))
+    run = _prepare_run(recipe, stage, _with_lora(model, stage, recipe), accelerator, output_dir)
+    state = _start_state(accelerator, output_dir, resume)
+    metrics_log = MetricsLogger(output_dir, enabled=accelerator.is_main_process, tensorboard=recipe.train.tensorboard)
+    metrics_log.drop_after(state.global_step)  # rows an interrupted run wrote after its checkpoint come again
+    logger.info("Stage %s: %d items, %d optimizer steps (%d per epoch), global batch %d x %d accumulation, "
+                "%d process(es), %.2f M trainable parameters", recipe.stage, len(run.loader.dataset),
+                run.total_steps, run.steps_per_epoch, recipe.train.batch_size, run.accumulation,
+                accelerator.num_processes, sum(p.numel() for p in run.trainable) / 1e6)
 
+    stage.set_train_mode(run.model)
+    progress = tqdm(total=run.total_steps, initial=state.global_step, desc=f"{recipe.stage}",
+                    disable=not accelerator.is_main_process)
+    window = _LogWindow()
+    try:
+        while state.global_step < run.total_steps:
+            run.sampler.set_epoch(state.epoch, state.batch_in_epoch)
+            batches = iter(run.loader)
+            while state.global_step < run.total_steps and not _epoch_done(run, state):
+                step_loss = _accumulate_gradients(run, batches, window)
+                grad_norm = _optimizer_step(run, state, step_loss)
+                window.loss += float(step_loss[0])
+                window.count += float(step_loss[1])
+                progress.update(1)
+                window = _after_step(run, state, metrics_log, window, grad_norm, progress)
+            if _epoch_done(run, state):
+                state.epoch += 1
+                state.batch_in_epoch = 0
+    except KeyboardInterrupt:
+        raise _interrupted(output_dir, state.global_step) from None
+    finally:
+        progress.close()
+    _log_eval(stage, run.model, run.eval_data, accelerator, recipe, metrics_log, state, state.global_step)
+    final = _save_final(stage, run.model, accelerator, output_dir, recipe)
+    metrics_log.close()
+    logger.info("Stage %s done: %s", recipe.stage, final)
+    return final
+
+
+def _with_lora(model, stage, recipe: Recipe):
+    """`model` with LoRA adapters on the stage's trained modules when `lora.enabled`, else `model` itself."""
+    if not recipe.lora.enabled:
+        return model
+    if not isinstance(stage, AdiffStage):
+        raise ValueError(f"LoRA applies to the ADIFF stages (grounding, finetune), not to stage {recipe.stage!r}.")
+    from .lora import apply_lora
+
+    return apply_lora(model, recipe.lora, _trained_module_names(model, stage))
+
+
+def _prepare_run(recipe: Recipe, stage, model, accelerator: Accelerator, output_dir: Path) -> _Run:
+    """Data, batch sampler, DataLoader, optimizer and scheduler, prepared by Accelerate."""
     # Every process reads the (read-only) data itself; the embedding cache splits missing clips across processes and
     # synchronises them, so no main-process-first barrier is needed (it would pair with the cache's barrier wrongly).
     train_data, eval_data = stage.build_data(model, accelerator)
@@ -165,7 +243,12 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    return _Run(recipe, stage, accelerator, model, optimizer, scheduler, sampler, loader, eval_data, trainable,
+                steps_per_epoch, total_steps, output_dir)
 
+
+def _start_state(accelerator: Accelerator, output_dir: Path, resume) -> TrainerState:
+    """A fresh `TrainerState`, or the one of the checkpoint `resume` names (with the model / optimizer / RNG state)."""
     state = TrainerState()
     if resume:
         folder = latest_checkpoint(output_dir) if resume is True else Path(resume)
@@ -173,90 +256,78 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             logger.info("--resume: no checkpoint in %s yet, starting from scratch", output_dir)
         else:
             load_checkpoint(accelerator, folder, state)
-    metrics_log = MetricsLogger(output_dir, enabled=accelerator.is_main_process, tensorboard=recipe.train.tensorboard)
-    metrics_log.drop_after(state.global_step)  # rows an interrupted run wrote after its checkpoint come again
-    logger.info("Stage %s: %d items, %d optimizer steps (%d per epoch), global batch %d x %d accumulation, "
-                "%d process(es), %.2f M trainable parameters", recipe.stage, len(train_data), total_steps,
-                steps_per_epoch, recipe.train.batch_size, accumulation, accelerator.num_processes,
-                sum(p.numel() for p in trainable) / 1e6)
+    return state
 
-    stage.set_train_mode(model)
-    progress = tqdm(total=total_steps, initial=state.global_step, desc=f"{recipe.stage}",
-                    disable=not accelerator.is_main_process)
-    window = {"loss": 0.0, "count": 0.0, "items": 0, "time": time.perf_counter()}
-    try:
-        while state.global_step < total_steps:
-            sampler.set_epoch(state.epoch, state.batch_in_epoch)
-            batches = iter(loader)
-            while (state.global_step < total_steps
-                   and state.batch_in_epoch + accumulation <= steps_per_epoch * accumulation):
-                step_loss = torch.zeros(2, device=accelerator.device)  # (sum of losses, count), this process
-                for micro in range(accumulation):
-                    items = next(batches)
-                    batch = send_to_device(items, accelerator.device, non_blocking=loader.pin_memory)
-                    sync = micro == accumulation - 1
-                    with (contextlib.nullcontext() if sync else accelerator.no_sync(model)), accelerator.autocast():
-                        loss, count = stage.loss(model, batch)
-                        count = count.float()
-                        global_count = accelerator.reduce(count.detach().clone(), reduction="sum")
-                        # DDP averages gradients over processes: scale so the result is the global-batch mean.
-                        scaled = loss * count * accelerator.num_processes / global_count.clamp_min(1) / accumulation
-                    accelerator.backward(scaled)
-                    step_loss += torch.stack((loss.detach().float() * count, count))
-                    window["items"] += recipe.train.batch_size
-                step_loss = accelerator.reduce(step_loss, reduction="sum")
-                grad_norm = None
-                if recipe.optim.max_grad_norm is not None:
-                    grad_norm = accelerator.clip_grad_norm_(trainable, recipe.optim.max_grad_norm)
-                if not _finite(step_loss) or (grad_norm is not None and not _finite(grad_norm)):
-                    bad = step_loss if not _finite(step_loss) else grad_norm
-                    raise NonFiniteLossError(
-                        f"The {'loss' if bad is step_loss else 'gradient norm'} became "
-                        f"{'NaN' if torch.isnan(bad).any() else 'infinite'} at optimizer step {state.global_step + 1} "
-                        f"(epoch {state.epoch}, batch {state.batch_in_epoch}); training stopped and these weights "
-                        f"were not saved. The last good checkpoint is "
-                        f"{latest_checkpoint(output_dir) or 'none (no checkpoint was written yet)'}. Lower optim.lr, "
-                        "enable gradient clipping (optim.max_grad_norm) or use mixed_precision: bf16 instead of fp16, "
-                        "then rerun with --resume.")
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.global_step += 1
-                state.batch_in_epoch += accumulation
-                window["loss"] += float(step_loss[0])
-                window["count"] += float(step_loss[1])
-                progress.update(1)
 
-                step = state.global_step
-                if step % recipe.train.log_every == 0 or step == total_steps:
-                    elapsed = time.perf_counter() - window["time"]
-                    record = {"train/loss": window["loss"] / max(window["count"], 1e-9),
-                              "train/lr": scheduler.get_last_lr()[0], "train/epoch": state.epoch,
-                              "train/samples_per_s": window["items"] / max(elapsed, 1e-9)}
-                    if grad_norm is not None:
-                        record["train/grad_norm"] = float(grad_norm)
-                    if accelerator.device.type == "cuda":
-                        peak = torch.cuda.max_memory_allocated(accelerator.device)
-                        record["train/peak_gpu_memory_gb"] = peak / 2**30
-                    metrics_log.log(step, record)
-                    progress.set_postfix(loss=f"{record['train/loss']:.4f}")
-                    window = {"loss": 0.0, "count": 0.0, "items": 0, "time": time.perf_counter()}
-                if recipe.train.save_every and step % recipe.train.save_every == 0 and step < total_steps:
-                    save_checkpoint(accelerator, state, output_dir, recipe.train.keep_checkpoints)
-                if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < total_steps:
-                    _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, step)
-            if state.batch_in_epoch + accumulation > steps_per_epoch * accumulation:
-                state.epoch += 1
-                state.batch_in_epoch = 0
-    except KeyboardInterrupt:
-        raise _interrupted(output_dir, state.global_step) from None
-    finally:
-        progress.close()
-    _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, state.global_step)
-    final = _save_final(stage, model, accelerator, output_dir, recipe)
-    metrics_log.close()
-    logger.info("Stage %s done: %s", recipe.stage, final)
-    return final
+def _epoch_done(run: _Run, state: TrainerState) -> bool:
+    """True when the epoch has no full optimizer step of batches left."""
+    return state.batch_in_epoch + run.accumulation > run.steps_per_epoch * run.accumulation
+
+
+def _accumulate_gradients(run: _Run, batches, window: _LogWindow) -> torch.Tensor:
+    """Forward and backward over one optimizer step's micro-batches; returns the global `(sum of losses, count)`."""
+    accelerator, accumulation = run.accelerator, run.accumulation
+    step_loss = torch.zeros(2, device=accelerator.device)  # (sum of losses, count), this process
+    for micro in range(accumulation):
+        batch = send_to_device(next(batches), accelerator.device, non_blocking=run.loader.pin_memory)
+        sync = micro == accumulation - 1
+        with (contextlib.nullcontext() if sync else accelerator.no_sync(run.model)), accelerator.autocast():
+            loss, count = run.stage.loss(run.model, batch)
+            count = count.float()
+            global_count = accelerator.reduce(count.detach().clone(), reduction="sum")
+            # DDP averages gradients over processes: scale so the result is the global-batch mean.
+            scaled = loss * count * accelerator.num_processes / global_count.clamp_min(1) / accumulation
+        accelerator.backward(scaled)
+        step_loss += torch.stack((loss.detach().float() * count, count))
+        window.items += run.recipe.train.batch_size
+    return accelerator.reduce(step_loss, reduction="sum")
+
+
+def _optimizer_step(run: _Run, state: TrainerState, step_loss: torch.Tensor):
+    """Clip, refuse a non-finite loss or gradient, step the optimizer and scheduler; returns the gradient norm (or
+    `None` without clipping)."""
+    grad_norm = None
+    if run.recipe.optim.max_grad_norm is not None:
+        grad_norm = run.accelerator.clip_grad_norm_(run.trainable, run.recipe.optim.max_grad_norm)
+    if not _finite(step_loss) or (grad_norm is not None and not _finite(grad_norm)):
+        bad = step_loss if not _finite(step_loss) else grad_norm
+        raise NonFiniteLossError(
+            f"The {'loss' if bad is step_loss else 'gradient norm'} became "
+            f"{'NaN' if torch.isnan(bad).any() else 'infinite'} at optimizer step {state.global_step + 1} "
+            f"(epoch {state.epoch}, batch {state.batch_in_epoch}); training stopped and these weights "
+            f"were not saved. The last good checkpoint is "
+            f"{latest_checkpoint(run.output_dir) or 'none (no checkpoint was written yet)'}. Lower optim.lr, "
+            "enable gradient clipping (optim.max_grad_norm) or use mixed_precision: bf16 instead of fp16, "
+            "then rerun with --resume.")
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    state.global_step += 1
+    state.batch_in_epoch += run.accumulation
+    return grad_norm
+
+
+def _after_step(run: _Run, state: TrainerState, metrics_log: MetricsLogger, window: _LogWindow, grad_norm,
+                progress) -> _LogWindow:
+    """Log, checkpoint and evaluate when the step calls for it; returns the log window to continue with."""
+    step, train_config = state.global_step, run.recipe.train
+    if step % train_config.log_every == 0 or step == run.total_steps:
+        elapsed = time.perf_counter() - window.time
+        record = {"train/loss": window.loss / max(window.count, 1e-9),
+                  "train/lr": run.scheduler.get_last_lr()[0], "train/epoch": state.epoch,
+                  "train/samples_per_s": window.items / max(elapsed, 1e-9)}
+        if grad_norm is not None:
+            record["train/grad_norm"] = float(grad_norm)
+        if run.accelerator.device.type == "cuda":
+            record["train/peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated(run.accelerator.device) / 2**30
+        metrics_log.log(step, record)
+        progress.set_postfix(loss=f"{record['train/loss']:.4f}")
+        window = _LogWindow()
+    if train_config.save_every and step % train_config.save_every == 0 and step < run.total_steps:
+        save_checkpoint(run.accelerator, state, run.output_dir, train_config.keep_checkpoints)
+    if train_config.eval_every and step % train_config.eval_every == 0 and step < run.total_steps:
+        _log_eval(run.stage, run.model, run.eval_data, run.accelerator, run.recipe, metrics_log, state, step)
+    return window
 
 
 def _log_eval(stage, model, eval_data, accelerator, recipe, metrics_log, state, step) -> None:

@@ -3,6 +3,8 @@
 Generate with `generate_corpus(out_dir, pairs=N, seed=S)` or `python -m training.synthdiff --out DIR --pairs N`;
 `reversed_splits=["train"]` / `--reverse train` adds every training pair the other way round (`train_reversed`).
 `sources=LIBRARY` / `--sources LIBRARY` makes the scenes from real recordings (`sources.py`, `source_pairs.py`).
+The training engine and the evaluator import SynthDiff only through `interface.py` (vocabulary, corpus layout,
+facts records, the auxiliary pair-fact loss of `pair_facts.py`).
 """
 
 from .catalogue import (BACKGROUND_SYNONYMS, BACKGROUNDS, CLASS_NAMES, EVENT_SYNONYMS, PROPERTY_WORDS, SOUND_CLASSES,
