@@ -202,11 +202,13 @@ def _vocabulary(sound_classes: frozenset) -> _Vocabulary:
 
 _TAG_RE = re.compile(r"<([a-z_]+(?::[a-z0-9_]+)*)>")
 # The generic class's bare name, singular, where the grammar uses it for a sound: after an article ("a sound", "the
-# sound comes first", "the sound of Audio 1 is replaced by ..."), or in a list after another sound name ("the piano
-# and sound heard in Audio 1"); not "the sound of Audio 1 is louder", "the sound sources" or the verb ("sounds").
+# sound comes first", "the sound of Audio 1 is replaced by ...", "... by a sound in Audio 2"), or in a list after
+# another sound name ("the piano and sound heard in Audio 1"); not "the sound of Audio 1 is louder", "the sound sources"
+# or the verb ("sounds").
 _GENERIC_SOUND_RE = re.compile(
     r"(\bthe\s+)sound\b(?=\s+of\s+@[12]\s+is\s+replaced\b)"
-    r"|(\b(?:an?|the)\s+|>\s*(?:,|and)\s+)sound\b(?!\s+(?:sources?\b|(?:of|in|from|on)\s+@))")
+    r"|(\ban?\s+|>\s*(?:,|and)\s+)sound\b(?!\s+sources?\b)"
+    r"|(\bthe\s+)sound\b(?!\s+(?:sources?\b|(?:of|in|from|on)\s+@))")
 
 _CLIP_NOUNS = r"(?:audio|clip|recording|sound|track|sample|file|piece|one)s?"
 _REF_PATTERNS = (
@@ -251,7 +253,7 @@ def _normalise(text: str, vocabulary: _Vocabulary) -> str:
         text = pattern.sub(lambda m, t=token: t or _REF_NUMBER[m.group(1)], text)
     text = re.sub(r"@1\s+and\s+@2|@2\s+and\s+@1", "@b", text)
     if vocabulary.generic_sound:
-        text = _GENERIC_SOUND_RE.sub(lambda m: f"{m.group(1) or m.group(2)}<e:{GENERIC_SOUND}>", text)
+        text = _GENERIC_SOUND_RE.sub(lambda m: f"{m.group(m.lastindex)}<e:{GENERIC_SOUND}>", text)
     return text
 
 
