@@ -84,6 +84,14 @@ def test_hallucinated_sources_are_names_neither_clip_holds():
     texts = ["Audio 1 has an alarm clock ringing and Audio 2 has steel drums.", "Audio 2 has a siren."]
     assert hallucination_rate([claims(t) for t in texts], [source] * 2).examples == [
         {"index": 1, "absent": ["has_event(audio 2, siren)"]}]
+    # read with the corpus's classes, a source label is its class; the generic "a sound" names no source, so it is
+    # absent only from a pair without any sound
+    classes = ("alarm_clock", "steel_drums", "sound", "organ")
+    texts = ["Audio 1 has an alarm clock, and Audio 2 has a sound.", "Audio 2 has an organ."]
+    score = hallucination_rate([extract_claims(t, classes) for t in texts], [source] * 2)
+    assert score.examples == [{"index": 1, "absent": ["has_event(audio 2, organ)"]}] and score.source_claims == 3
+    empty = pair("unrelated", clip1=clip(), clip2=clip())
+    assert hallucination_rate([extract_claims("Audio 1 has a sound.", classes)], [empty]).texts_hallucinating == 1
 
 
 def test_contradictions_between_tiers():
@@ -95,6 +103,18 @@ def test_contradictions_between_tiers():
     assert contradictions(claims("Audio 1 has a beep."), claims("Audio 1 has no beep."))
     assert not contradictions(claims("Audio 1 is louder."), claims("Audio 1 is louder and sounds muffled."))
     assert not contradictions(claims("Audio 1 has a beep."), claims("Audio 2 has no beep."))
+    # the real-world comparatives of a source corpus
+    for one, other in (("Audio 1 sounds brighter.", "Audio 2 sounds brighter than Audio 1."),
+                       ("Audio 1 sounds brighter than Audio 2.", "Audio 1 sounds duller than Audio 2."),
+                       ("Audio 2 is pitched up.", "Audio 2 is lower-pitched compared with Audio 1."),
+                       ("Audio 1 starts later than Audio 2.", "Audio 2 starts later than Audio 1."),
+                       ("Audio 1 carries a low hum that Audio 2 does not.", "Audio 2 has mains hum."),
+                       ("Audio 1 has clicks.", "Audio 2 has crackles that Audio 1 does not."),
+                       ("Audio 1 sounds lossy-coded.", "Audio 2 has compression artefacts that Audio 1 lacks.")):
+        assert len(contradictions(claims(one), claims(other))) == 1, (one, other)
+        assert not contradictions(claims(one), claims(one))
+    assert contradictions(claims("They are identical."), claims("Audio 2 has clicks.")) == [
+        (Claim("identical"), Claim("clickier", 2))]
 
 
 def test_tier_agreement_per_tier_pair_and_overall():
