@@ -152,8 +152,8 @@ def _build_lexicon(sound_classes: frozenset = frozenset()) -> tuple:
     """`(phrase -> placeholder tag, shadowed)`. Tags: `e:<class>`, `g:<background>`, `p:<property>[:<value>]`.
 
     The names of `sound_classes` (`catalogue.sound_names`: a source label such as "alarm clock", a generic name)
-    come before the catalogue's synonyms, so a corpus whose class "chime" is not the catalogue's bell reads "chime"
-    as its own class; `shadowed` lists the class names that are already background or property words (those keep
+    come before the catalogue's synonyms, so a corpus with a class "chime" reads "chime" as that class, not as the
+    catalogue's bell; `shadowed` lists the class names that are already background or property words (those keep
     their meaning). The generic class's bare name "sound" is read by `_GENERIC_SOUND_RE`, not the lexicon."""
     lexicon, shadowed = {}, []
 
@@ -165,11 +165,11 @@ def _build_lexicon(sound_classes: frozenset = frozenset()) -> tuple:
         if clash == "report":
             shadowed.append(f"{phrase!r} ({tag} read as {taken})")
             return
-        raise RuntimeError(f"Vocabulary phrase {phrase!r} names both {taken} and {tag}; the SynthDiff tables must keep "
-                           "their phrases disjoint.")
+        raise RuntimeError(f"Vocabulary phrase {phrase!r} names both {taken} and {tag}; the SynthDiff tables must "
+                           "keep their phrases disjoint.")
 
     _property_lexicon(add)
-    for cls in sorted(sound_classes):
+    for cls in sorted(set(sound_classes) - set(EVENT_SYNONYMS)):  # the catalogue's classes come next, in any corpus
         for name in sound_names(cls):
             if not (cls == GENERIC_SOUND and name == GENERIC_SOUND):
                 add(name, f"e:{cls}", clash="report")
@@ -203,8 +203,8 @@ def _vocabulary(sound_classes: frozenset) -> _Vocabulary:
 _TAG_RE = re.compile(r"<([a-z_]+(?::[a-z0-9_]+)*)>")
 # The generic class's bare name, singular, where the grammar uses it for a sound: after an article ("a sound", "the
 # sound comes first", "the sound of Audio 1 is replaced by ...", "... by a sound in Audio 2"), or in a list after
-# another sound name ("the piano and sound heard in Audio 1"); not "the sound of Audio 1 is louder", "the sound sources"
-# or the verb ("sounds").
+# another sound name ("the piano and sound heard in Audio 1"); not "the sound of Audio 1 is louder", "the sound
+# sources" or the verb ("sounds").
 _GENERIC_SOUND_RE = re.compile(
     r"(\bthe\s+)sound\b(?=\s+of\s+@[12]\s+is\s+replaced\b)"
     r"|(\ban?\s+|>\s*(?:,|and)\s+)sound\b(?!\s+sources?\b)"
