@@ -6,8 +6,10 @@ import pytest
 from test_synthdiff_sources import write_library
 
 from adiff.cli import main as adiff_main
-from training.evaluation import extract_claims, fact_accuracy, load_eval_set, swap_claims
+from training.data import load_csv
+from training.evaluation import extract_claims, fact_accuracy, load_eval_set, score_samples, swap_claims
 from training.evaluation.claims import REALWORLD_FACT_TYPES, Claim
+from training.evaluation.data import synthdiff_facts_for
 from training.evaluation.pair_checks import hallucinated_sources, pair_checks
 from training.synthdiff.realworld_pairs import IDENTITY_KINDS, REALWORLD_EDITS
 
@@ -23,13 +25,18 @@ SPLITS = ("test", "test_reversed")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("source_eval")
     library = write_library(root / "library", _RECORDINGS)
     out = root / "corpus"
     assert adiff_main(["synth", "--out", str(out), "--splits", "train=60,test=50", "--seed", "3", "--sources",
                        str(library), "--sample-rate", "8000", "--seconds", "2", "--caption-rows", "0"]) == 0
-    return {split: load_eval_set(out, split=split) for split in SPLITS}
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir):
+    return {split: load_eval_set(corpus_dir, split=split) for split in SPLITS}
 
 
 def _claims(eval_set):
@@ -101,3 +108,13 @@ def test_source_labels_are_read_before_catalogue_words(corpus):
             Claim("has_event", 2, "music")} <= claims
     assert Claim("has_event", 1, "chime") in hallucinated_sources(claims, row.facts)  # a train-only class
     assert Claim("has_event", 1, "bell") in extract_claims(text)  # no classes given: the catalogue's reading
+
+
+def test_training_time_scores_read_the_source_classes(corpus_dir):
+    """`score_samples` (the periodic evaluator of a training run) finds the facts and their classes from the rows."""
+    rows = [r for r in load_csv(corpus_dir / "test.csv") if r["tier"] == 3]
+    scores = score_samples([r["answer"] for r in rows], [r["answer"] for r in rows], rows)
+    assert scores["fact_accuracy"] == 1.0 and scores["fact_recall"] == 1.0
+    # read without the corpus's classes, "alarm clock" is the catalogue's alarm, absent from the clip
+    blind = fact_accuracy([extract_claims(r["answer"]) for r in rows], synthdiff_facts_for(rows))["all"]
+    assert blind.contradicted > 0
