@@ -5,7 +5,7 @@ the truth and so must score perfectly."""
 import numpy as np
 import pytest
 
-from training.evaluation import extract_claims, load_eval_set
+from training.evaluation import extract_claims, fact_accuracy, load_eval_set
 from training.evaluation.claims import Claim
 from training.evaluation.pair_checks import (contradictions, edit_accuracy, hallucination_rate, loudness_direction,
                                              pair_checks, tier_agreement)
@@ -145,7 +145,9 @@ def test_report_sections_and_targets_from_hand_written_results():
     assert targets["hallucinated-source rate"] == {"value": 0.0, "threshold": 0.15, "at_most": True, "met": True,
                                                    "note": None}
     assert targets["same claims under dither"]["met"] is None
+    report.facts = {"all": {k: v.as_dict() for k, v in fact_accuracy([claims(t) for t in texts], facts).items()}}
     markdown = report.to_markdown()
+    assert "| identity | all |" in markdown  # no real-world fact type measured: no column for it
     assert "| gain | 1.000 (2/2) | 0.500 (1/2) | 0.750 (3/4) |" in markdown
     assert "| all | 0.750 (right 3, wrong 1, unstated 0) |" in markdown
     assert "| 1-2 | 0.500 (1/2) |" in markdown and "| hallucinated-source rate | 0.000 | <= 0.15 | yes |" in markdown

@@ -11,6 +11,7 @@ from training.evaluation import extract_claims, fact_accuracy, load_eval_set, sc
 from training.evaluation.claims import REALWORLD_FACT_TYPES, Claim
 from training.evaluation.data import synthdiff_facts_for
 from training.evaluation.pair_checks import hallucinated_sources, pair_checks
+from training.evaluation.report import EvaluationReport
 from training.synthdiff.realworld_pairs import IDENTITY_KINDS, REALWORLD_EDITS
 
 # Labels that test the lexicon: a catalogue word inside a label ("alarm clock"), the generic classes (music, speech,
@@ -78,6 +79,9 @@ def test_reference_texts_of_a_source_corpus_score_perfectly(corpus, split):
     for tier in (2, 3):  # tiers 2 and 3 state every difference
         tier_rows = [i for i, r in enumerate(rows) if r.tier == tier]
         assert fact_accuracy([claims[i] for i in tier_rows], [facts[i] for i in tier_rows])["all"].recall == 1.0
+    report = EvaluationReport(model="m", dataset=split, facts={"all": {k: v.as_dict() for k, v in scores.items()}})
+    header = next(line for line in report.to_markdown().splitlines() if line.startswith("| tier | loudness"))
+    assert header.endswith("| identity | brightness | pitch | timing | hum | clicks | codec | all |")
     named = {c.value for c in set().union(*claims) if c.kind == "has_event"}
     assert {"alarm_clock", "music", "speech", "french_horn", "sound"} <= named and "alarm" not in named
 
