@@ -3,6 +3,8 @@
 from transformers import ClapAudioConfig, GPT2Config, PreTrainedConfig
 from transformers.utils import logging
 
+from .remote_code import pipelines_without_installed_code
+
 logger = logging.get_logger(__name__)
 
 
@@ -88,6 +90,10 @@ class AdiffConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self._validate_adiff()
+        if getattr(self, "custom_pipelines", None):  # a saved folder's pipeline; see pipelines_without_installed_code
+            self.custom_pipelines = pipelines_without_installed_code(self.custom_pipelines)
+            if not self.custom_pipelines:
+                del self.custom_pipelines
 
     def _validate_adiff(self) -> None:
         for name in ("projection_dim", "prefix_length", "clip_length", "prompt_length", "mapper_num_layers",
