@@ -7,6 +7,9 @@ from .remote_code import pipelines_without_installed_code
 
 logger = logging.get_logger(__name__)
 
+# GPT-2's "!": the official code pads prompts with it (`tokenizer.pad_token = "!"`); the default LM declares it.
+GPT2_PROMPT_PAD_TOKEN_ID = 0
+
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
@@ -26,7 +29,8 @@ class AdiffConfig(PreTrainedConfig):
     Args:
         audio_config (`ClapAudioConfig` or `dict`, *optional*): the HTSAT encoder. Its pooled output size
             (`patch_embeds_hidden_size * 2 ** (len(depths) - 1)`) is the clip-embedding size.
-        text_config (`GPT2Config` or `dict`, *optional*): the language model.
+        text_config (`GPT2Config` or `dict`, *optional*): the language model; by default GPT-2 124M with
+            `pad_token_id=0`, the "!" the official code pads prompts with (so `Trainer` has no pad token to align).
         projection_dim (`int`, defaults to 1024): width of the audio projection.
         projection_dropout (`float`, defaults to 0.5): dropout inside the audio projection.
         normalize_audio_embeddings (`bool`, defaults to `True`): L2-normalise projected clip embeddings.
@@ -88,6 +92,8 @@ class AdiffConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
+        if self.text_config is None:
+            self.text_config = GPT2Config(pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)
         super().__post_init__(**kwargs)
         self._validate_adiff()
         if getattr(self, "custom_pipelines", None):  # a saved folder's pipeline; see pipelines_without_installed_code
@@ -152,4 +158,4 @@ class AdiffConfig(PreTrainedConfig):
         return 3 * self.prefix_length + int(self.use_separator)
 
 
-__all__ = ["AdiffConfig"]
+__all__ = ["AdiffConfig", "GPT2_PROMPT_PAD_TOKEN_ID"]
