@@ -11,6 +11,11 @@ logger = logging.get_logger(__name__)
 GPT2_PROMPT_PAD_TOKEN_ID = 0
 
 
+# Newer transformers 5.x build sub-configs from `sub_configs_defaults`; older 5.x releases (5.17 among them) read the
+# `sub_configs` ClassVar and leave dicts and None to the composite config, so `__post_init__` builds them itself.
+_SUB_CONFIG_CLASSES = {"audio_config": ClapAudioConfig, "text_config": GPT2Config}
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -67,7 +72,8 @@ class AdiffConfig(PreTrainedConfig):
     """
 
     model_type = "adiff"
-    sub_configs_defaults = {"audio_config": ClapAudioConfig, "text_config": GPT2Config}
+    sub_configs_defaults = dict(_SUB_CONFIG_CLASSES)
+    sub_configs = dict(_SUB_CONFIG_CLASSES)
 
     audio_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
@@ -94,6 +100,14 @@ class AdiffConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.text_config is None:
             self.text_config = GPT2Config(pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)
+        for key, config_class in _SUB_CONFIG_CLASSES.items():
+            value = getattr(self, key)
+            if value is None or isinstance(value, dict):
+                settings = {name: item for name, item in (value or {}).items() if name != "model_type"}
+                setattr(self, key, config_class(**settings))
+            elif not isinstance(value, PreTrainedConfig):
+                raise TypeError(f"AdiffConfig.{key} must be a {config_class.__name__}, a dict or None, got "
+                                f"{type(value).__name__}. Pass {config_class.__name__}(...) or its to_dict().")
         super().__post_init__(**kwargs)
         self._validate_adiff()
         if getattr(self, "custom_pipelines", None):  # a saved folder's pipeline; see pipelines_without_installed_code

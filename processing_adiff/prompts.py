@@ -210,6 +210,7 @@ def resolve_prompt(tier: int | None = None, task: str | None = None, prompt: str
             f"Give exactly one of tier= (1, 2 or 3), task= ({', '.join(sorted(TASK_PROMPTS))}) or a prompt text; got "
             f"{' and '.join(given) if given else 'none of them'}.")
     if tier is not None:
+        tier = normalize_tier(tier)
         if isinstance(tier, bool) or tier not in TIER_PROMPTS:
             raise ValueError(f"Unknown tier {tier!r}; valid tiers are {sorted(TIER_PROMPTS)} (1: a few words, 2: a "
                              "sentence, 3: in detail).")
@@ -225,7 +226,7 @@ def resolve_prompt(tier: int | None = None, task: str | None = None, prompt: str
 
 def normalize_tier(tier):
     """`tier` as the int key of `TIER_PROMPTS`: 1, 2, 3 or their numeric strings ("2", as a CSV column or a command
-    line gives them); `None` stays `None`. Anything else is left for `resolve_prompt` to reject."""
+    line gives them); `None` stays `None`. Anything else is left for `resolve_prompt` (which calls this) to reject."""
     if isinstance(tier, str) and tier.strip().isdigit() and int(tier) in TIER_PROMPTS:
         return int(tier)
     return tier

@@ -5,23 +5,39 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT
 
 
 def test_training_benchmark_smoke_reports_every_figure():
+    # bf16 autocast on the CPU, as `--device cuda --dtype bf16` runs on a GPU; a given peak turns on the MFU.
     completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "training.py"), "--smoke", "--json", "--threads", "1"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "training.py"), "--smoke", "--json", "--threads", "1",
+         "--dtype", "bf16", "--peak-tflops", "0.5"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert [(r["size"], r["mode"]) for r in results["runs"]] == [
-        ("tiny", "stage2_recompute"), ("tiny", "stage2_cached"), ("tiny", "stage3_cached")]
-    for mode in ("stage2_recompute", "stage2_cached", "stage3_cached"):
+    modes = ("stage1a_tagger", "stage1b_lm", "stage2_recompute", "stage2_cached", "stage3_cached")
+    assert [(r["size"], r["mode"]) for r in results["runs"]] == [("tiny", mode) for mode in modes]
+    for run in results["runs"]:
+        assert run["dtype"] == "bf16" and run["samples_per_s"] > 0 and run["peak_memory_mb"] > 0
+        assert 0 < run["busy_share"] <= 1.0 and run["gflops_per_step"] > 0
+        assert run["mfu"] == pytest.approx(run["model_tflops"] / 0.5)
+    for mode in modes:
         assert results[f"tiny_{mode}_samples_per_s"] > 0 and results[f"tiny_{mode}_peak_memory_mb"] > 0
     assert results["tiny_stage2_cache_speedup"] > 0 and results["tiny_cache_fill_s_per_clip"] > 0
     assert results["tiny_embedding_speedup"] > 0
-    stage2, stage3 = results["runs"][1], results["runs"][2]
-    assert stage3["trainable_m"] > stage2["trainable_m"]  # stage 3 also trains the LM
+    by_mode = {r["mode"]: r for r in results["runs"]}
+    assert by_mode["stage3_cached"]["trainable_m"] > by_mode["stage2_cached"]["trainable_m"]  # stage 3 trains the LM
+    # The recomputing step also runs the frozen encoder, so it counts more FLOPs than the cached one.
+    assert by_mode["stage2_recompute"]["gflops_per_step"] > by_mode["stage2_cached"]["gflops_per_step"]
+
+
+def test_training_benchmark_names_an_unknown_mode():
+    completed = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "training.py"), "--modes", "stage9"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2 and "unknown mode(s) ['stage9']; choose from" in completed.stderr
 
 
 def test_length_grouping_benchmark_reports_less_padding_on_mixed_lengths(tmp_path):

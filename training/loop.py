@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import send_to_device, set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpointing import CheckpointError, TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -29,6 +28,7 @@ from .periodic_eval import evaluate
 from .recipe import Recipe
 from .sampler import ResumableBatchSampler
 from .freezing import ADIFF_GROUPS
+from .loader import build_train_loader
 from .stages import AdiffStage, build_stage
 
 logger = logging.getLogger(__name__)
@@ -58,20 +58,6 @@ def _refuse_to_overwrite(output_dir: Path, resume) -> None:
         raise FileExistsError(f"{output_dir} already holds a finished run ({output_dir / FINAL_DIR}); a fresh run "
                               "would overwrite it. Give another output_dir (--output_dir DIR), delete the folder to "
                               "retrain, or pass --resume to keep it.")
-
-
-class _Items(torch.utils.data.Dataset):
-    """Map-style view of a stage's items addressed by the sampler's `(index, seed)` pairs."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, key):
-        index, seed = key
-        return self.data.items[index], seed
 
 
 def _finite(value: torch.Tensor) -> bool:
@@ -166,11 +152,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
     sampler = ResumableBatchSampler(len(train_data), recipe.train.batch_size, seed=recipe.train.seed, shuffle=True,
                                     drop_last=True, rank=accelerator.process_index,
                                     world_size=accelerator.num_processes, lengths=lengths)
-    # The loader's own generator: iter(loader) draws a base seed, which must not consume the global RNG that dropout
-    # uses (a resumed run restores that RNG and then calls iter() once more than an uninterrupted run would).
-    loader = DataLoader(_Items(train_data), batch_sampler=sampler, collate_fn=train_data.collate,
-                        num_workers=recipe.train.num_workers,
-                        generator=torch.Generator().manual_seed(recipe.train.seed))
+    loader = build_train_loader(train_data, sampler, recipe.train, accelerator.device)
     accumulation = recipe.train.gradient_accumulation_steps
     steps_per_epoch = len(sampler) // accumulation
     if steps_per_epoch < 1:
@@ -211,7 +193,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
                 step_loss = torch.zeros(2, device=accelerator.device)  # (sum of losses, count), this process
                 for micro in range(accumulation):
                     items = next(batches)
-                    batch = send_to_device(items, accelerator.device)
+                    batch = send_to_device(items, accelerator.device, non_blocking=loader.pin_memory)
                     sync = micro == accumulation - 1
                     with (contextlib.nullcontext() if sync else accelerator.no_sync(model)), accelerator.autocast():
                         loss, count = stage.loss(model, batch)

@@ -27,7 +27,8 @@ class TrainConfig:
     `batch_size` is the global batch (all processes together) per micro-step; each optimizer step consumes
     `gradient_accumulation_steps` of them. The run lasts `epochs` epochs unless `max_steps` (optimizer steps) is set.
     `group_by_length` batches items of similar length together (stages whose data reports lengths: 1b, 2, 3), which
-    cuts the padding a batch computes on.
+    cuts the padding a batch computes on. `num_workers` > 0 reads audio and computes log-mels in that many DataLoader
+    worker processes, each keeping `prefetch_factor` batches ready (`training.loader`); batches stay the same.
     """
 
     epochs: float = 1.0
@@ -44,6 +45,7 @@ class TrainConfig:
     save_every: int | None = None
     keep_checkpoints: int = 2
     num_workers: int = 0
+    prefetch_factor: int = 2
     tensorboard: bool = True
 
 
@@ -149,10 +151,13 @@ def _validate(recipe: Recipe) -> None:
             values = value if isinstance(value, (tuple, list)) else (value,)
             if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                 raise ValueError(f"Recipe value {section}.{key} must be a finite number, got {value!r}.")
-    for name in ("batch_size", "gradient_accumulation_steps", "log_every", "keep_checkpoints"):
+    for name in ("batch_size", "gradient_accumulation_steps", "log_every", "keep_checkpoints", "prefetch_factor"):
         value = getattr(train, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"train.{name} must be an integer >= 1, got {value!r}.")
+    if isinstance(train.num_workers, bool) or not isinstance(train.num_workers, int) or train.num_workers < 0:
+        raise ValueError(f"train.num_workers must be an integer >= 0 (0 reads the data in the training process), got "
+                         f"{train.num_workers!r}.")
     for name in ("eval_every", "save_every", "max_steps", "eval_batch_size"):
         value = getattr(train, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
