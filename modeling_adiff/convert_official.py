@@ -27,7 +27,7 @@ import torch
 from transformers import ClapAudioConfig, GPT2Config
 from transformers.utils import logging
 
-from configuration_adiff.configuration_adiff import AdiffConfig
+from configuration_adiff.configuration_adiff import GPT2_PROMPT_PAD_TOKEN_ID, AdiffConfig
 
 logger = logging.get_logger(__name__)
 
@@ -305,7 +305,8 @@ def configs_from_official_json(official: Mapping | str | Path) -> tuple[AdiffCon
         hidden_dropout_prob=htsat["drop_rate"], attention_probs_dropout_prob=htsat["attn_drop_rate"],
         drop_path_rate=htsat["drop_path_rate"], hidden_act="gelu", layer_norm_eps=1e-5, enable_fusion=False)
     gpt2 = decoder["gpt2_config"]
-    text_config = GPT2Config(**{name: gpt2[name] for name in _GPT2_FIELDS if name in gpt2})
+    text_config = GPT2Config(**{name: gpt2[name] for name in _GPT2_FIELDS if name in gpt2},
+                             pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)  # the prompts' "!", declared for Trainer
     config = AdiffConfig(
         audio_config=audio_config, text_config=text_config, projection_dim=d_proj,
         normalize_audio_embeddings=decoder["normalize_prefix"], prefix_length=decoder["prefix_length"],
@@ -363,7 +364,8 @@ def config_from_official_shapes(shapes: Mapping[str, tuple[int, ...]]) -> AdiffC
     text_config = GPT2Config(vocab_size=vocab_size, n_embd=n_embd,
                              n_positions=shapes[d + "gpt.transformer.wpe.weight"][0],
                              n_layer=_count(shapes, re.escape(d + "gpt.transformer.h.") + r"(\d+)\..*"),
-                             bos_token_id=OFFICIAL_SEPARATOR_ID, eos_token_id=OFFICIAL_SEPARATOR_ID)
+                             bos_token_id=OFFICIAL_SEPARATOR_ID, eos_token_id=OFFICIAL_SEPARATOR_ID,
+                             pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)
     clip_length = clip_tokens // n_embd
     return AdiffConfig(
         audio_config=audio_config, text_config=text_config,

@@ -18,7 +18,8 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.utils import logging
 
 from configuration_adiff.configuration_adiff import AdiffConfig
-from configuration_adiff.remote_code import MODEL_AUTO_MAP, write_remote_code
+from configuration_adiff.remote_code import (MODEL_AUTO_MAP, folder_custom_pipelines, folder_pipeline_modules,
+                                             write_remote_code)
 
 from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
@@ -100,15 +101,24 @@ class AdiffPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.weight)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
-        `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
+        """`PreTrainedModel.save_pretrained` (which `push_to_hub` calls too), plus the library code and `auto_map`
+        so that `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed,
+        and the code and `custom_pipelines` entry of every registered folder pipeline (`import adiff` registers
+        "audio-difference") so that `pipeline(task, model=folder, trust_remote_code=True)` does too."""
         self.config.auto_map = dict(MODEL_AUTO_MAP)
         for sub_config in (self.config.audio_config, self.config.text_config):
             sub_config._name_or_path = ""  # the towers' build-machine folders; from_pretrained sets the model's own
+        pipelines = folder_custom_pipelines()
+        if pipelines:
+            self.config.custom_pipelines = pipelines
+        elif getattr(self.config, "custom_pipelines", None):  # loaded from a folder; its pipeline code is not here
+            logger.warning("The saved folder will not serve pipeline(%s): no pipeline is registered in this process. "
+                           "`import adiff` before saving to include it.", ", ".join(self.config.custom_pipelines))
+            del self.config.custom_pipelines
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_remote_code(save_directory,
-                              ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
+            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff",
+                                               "modeling_adiff.modeling_adiff", *folder_pipeline_modules()])
 
 
 class AdiffModel(AdiffPreTrainedModel):

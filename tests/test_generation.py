@@ -67,7 +67,7 @@ def test_base_size_default_budget_covers_the_longest_tier():
 
     config = default_generation_config(AdiffConfig())
     assert config.max_new_tokens == DEFAULT_MAX_NEW_TOKENS == max(TIER_MAX_NEW_TOKENS.values())
-    assert config.eos_token_id == config.pad_token_id == 50256
+    assert config.eos_token_id == 50256 and config.pad_token_id == 0  # finished rows padded with the prompts' "!"
 
 
 def test_tier_budgets_cover_exactly_the_prompt_tiers():
