@@ -50,7 +50,7 @@ LIMITS = (
 
 
 def release_notes() -> str:
-    """The card's last section: `docs/default_model.md` below its opening comment, under its title as a `##` heading."""
+    """The card's last section: `docs/default_model.md` below its opening comment, under its title as `##`."""
     text = RELEASE_NOTES.read_text(encoding="utf-8")
     title = text.partition("\n")[0]
     return f"#{title}\n\n{text.partition(NOTES_MARKER)[2].strip()}\n"

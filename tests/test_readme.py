@@ -18,7 +18,8 @@ from adiff.default_model import DEFAULT_MODEL_DIR, is_default_model_installed
 REPO = Path(__file__).resolve().parents[1]
 GUIDES = [REPO / "README.md", REPO / "training" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TEXTS = {path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8") for path in GUIDES}
-BLOCKS = {name: re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL) for name, text in TEXTS.items()}
+BLOCKS = {name: re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+          for name, text in TEXTS.items()}
 PYTHON_BLOCKS = [(f"{name} python block {index}", code) for name, blocks in BLOCKS.items()
                  for index, code in enumerate(code for lang, code in blocks if lang == "python")]
 SHELL_LINES = [(name, line) for name, blocks in BLOCKS.items() for lang, code in blocks
