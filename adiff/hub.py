@@ -177,7 +177,8 @@ def _architecture(config: dict) -> str:
 
 def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | None = None, license: str = "mit",
                      repo_id: str | None = None, model_name: str | None = None, write: bool = True,
-                     training_data: str | None = None, limitations: list[str] | None = None) -> str:
+                     training_data: str | None = None, limitations: list[str] | None = None,
+                     notes: str | None = None) -> str:
     """Writes a model card (`README.md` with the Hub's YAML header) for a saved ADIFF model and returns its text.
 
     Args:
@@ -193,6 +194,7 @@ def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | 
         training_data: what the model was trained on, for the card's "Training data" section (default: the
             `datasets` named, or a request to state it).
         limitations: known limits of this model, listed before the general ones of ADIFF models.
+        notes: Markdown placed after the evaluation, headings included (e.g. the model's release history).
 
     The card lists the packages the folder's code needs, its intended use, training data and limits; absolute paths
     (a training machine's run folders in evaluation reports) are cut to their last part.
@@ -223,6 +225,7 @@ def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | 
                          "Not stated: describe the training data with `build_model_card(training_data=...)`.")
     limits = "\n".join(f"- {line}" for line in [*(limitations or []),
                                                  *(line.format(rate=rate) for line in GENERAL_LIMITS)])
+    notes_section = f"\n{notes.strip()}\n\n" if notes else "\n"
     body = f"""{CARD_MARKER}
 # {name}
 
@@ -271,8 +274,7 @@ With the `adiff` package installed: `adiff explain first.wav second.wav --tier 1
 ## Evaluation
 
 {evaluation or "No evaluation results were given for this card."}
-
-## Citation
+{notes_section}## Citation
 
 ```bibtex
 @inproceedings{{deshmukh2025adiff,

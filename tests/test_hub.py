@@ -97,6 +97,10 @@ def test_model_card_header_and_body(model_dir, tmp_path, report):
             "cross-projection (1 layers)") in hub.build_model_card(variant, write=False)
     plain = card_header(hub.build_model_card(model_dir, datasets=["someone/synthdiff"], write=False))
     assert plain["datasets"] == ["someone/synthdiff"] and plain["model-index"] == [] and plain["metrics"] == []
+    with_notes = hub.build_model_card(model_dir, results=report, notes="## Release history\n\nRelease 1: first.\n",
+                                      write=False)
+    assert "\n## Release history\n\nRelease 1: first.\n\n## Citation" in with_notes
+    assert with_notes.index("## Evaluation") < with_notes.index("## Release history")
 
 
 def test_card_errors(model_dir, tmp_path):
