@@ -349,8 +349,8 @@ def main(argv=None) -> dict:
                 tokens.append(ids)
                 encode, decode = encode + encode_s, decode + decode_s
         pairs_done = args.reference_pairs
-        return {"tokens": tokens, "s_per_pair": (encode + decode) / pairs_done, "encode_s_per_pair": encode / pairs_done,
-                "decode_s_per_pair": decode / pairs_done,
+        return {"tokens": tokens, "s_per_pair": (encode + decode) / pairs_done,
+                "encode_s_per_pair": encode / pairs_done, "decode_s_per_pair": decode / pairs_done,
                 "cpu_s_per_pair": (time.process_time() - cpu_start) / pairs_done}
 
     results = {"size": args.size, "device": str(device), "dtype": args.dtype, "threads": args.threads,
@@ -395,7 +395,8 @@ def main(argv=None) -> dict:
     reference_tokens = reference_rounds[0]["tokens"]
     log(f"reference  : {reference_s:.2f} s/pair median of {args.rounds} rounds "
         f"({results['reference_encode_s_per_pair']:.2f} s audio + prefix, "
-        f"{results['reference_decode_s_per_pair']:.2f} s decoding; {results['reference_cpu_s_per_pair']:.2f} CPU s/pair)")
+        f"{results['reference_decode_s_per_pair']:.2f} s decoding; "
+        f"{results['reference_cpu_s_per_pair']:.2f} CPU s/pair)")
     runs = []
     for batch_size, rounds in rounds_by_size.items():
         ratios = [ref["s_per_pair"] / ours["s_per_pair"] for ref, ours in zip(reference_rounds, rounds)]
@@ -412,11 +413,12 @@ def main(argv=None) -> dict:
         run["compute_floor_s_per_pair"] = run["gflop_per_pair"] / peak_gflops
         run["floor_gap"] = run["s_per_pair"] / run["compute_floor_s_per_pair"]
         runs.append(run)
+        shares = ", ".join(f"{name} {100 * share:.0f} %" for name, share in run["time_shares"].items())
         log(f"batch {batch_size:>4} : {run['s_per_pair']:.3f} s/pair = {run['speedup_vs_reference']:.1f}x reference "
             f"(median of {args.rounds}; {run['speedup_min']:.1f}-{run['speedup_max']:.1f}x; "
-            f"{run['cpu_speedup_vs_reference']:.1f}x in CPU seconds)\n"
-            f"             time: " + ", ".join(f"{name} {100 * share:.0f} %" for name, share in run["time_shares"].items())
-            + f"\n             {run['gflop_per_pair']:.1f} GFLOP/pair; compute floor {run['compute_floor_s_per_pair']:.3f} "
+            f"{run['cpu_speedup_vs_reference']:.1f}x in CPU seconds)\n             time: {shares}\n"
+            f"             {run['gflop_per_pair']:.1f} GFLOP/pair; compute floor "
+            f"{run['compute_floor_s_per_pair']:.3f} "
             f"s/pair at {peak_gflops:.0f} GFLOP/s (a large fp32 matmul here): {run['floor_gap']:.1f}x above it")
     results["runs"] = runs
     for run in runs:
@@ -434,7 +436,8 @@ def main(argv=None) -> dict:
     for batch_size, tokens in tokens_by_size.items():
         compared = fp32_tokens if args.dtype != "fp32" else tokens
         checks += [same(reference_tokens[i], compared[i]) for i in range(args.reference_pairs) if i in compared]
-    checks += [same(r["tokens"][i], reference_tokens[i]) for r in reference_rounds for i in range(args.reference_pairs)]
+    checks += [same(r["tokens"][i], reference_tokens[i])  # the reference agrees with itself across rounds
+               for r in reference_rounds for i in range(args.reference_pairs)]
     sizes = list(tokens_by_size)
     if args.dtype == "fp32":  # batching must not change fp32 greedy tokens; lower precisions may round differently
         for small, large in zip(sizes, sizes[1:]):

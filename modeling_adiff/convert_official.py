@@ -604,7 +604,8 @@ def main(argv: list[str] | None = None) -> ConversionReport:
     parser.add_argument("output_dir", type=Path, help="folder to write the converted model into")
     parser.add_argument("--config", type=Path, default=None, help="official config JSON (sizes); default: inferred")
     parser.add_argument("--tokenizer", type=Path, default=None,
-                        help="folder with the real GPT-2 tokenizer: a saved tokenizer or GPT-2's vocab.json + merges.txt")
+                        help="folder with the real GPT-2 tokenizer: a saved tokenizer, or GPT-2's own vocab.json "
+                             "and merges.txt")
     args = parser.parse_args(argv)
     std_logging.basicConfig(format="%(message)s")
     logger.setLevel(std_logging.INFO)  # show this module's conversion summary, not every library's INFO chatter

@@ -242,7 +242,7 @@ class AdiffModel(AdiffPreTrainedModel):
             audio_prefix_1, audio_prefix_2 = self.audio_segment_embeddings(audio_prefix_1, audio_prefix_2)
         embeddings = self.get_input_embeddings()
         # A batch usually asks every pair the same prompt (one tier): map each distinct prompt once.
-        prompts, prompt_of_pair = torch.unique(prompt_input_ids, dim=0, return_inverse=True)  # (U, prompt_length), (B,)
+        prompts, prompt_of_pair = torch.unique(prompt_input_ids, dim=0, return_inverse=True)  # (U, L_prompt), (B,)
         prompt_prefix = self.prompt_mapper(embeddings(prompts))[prompt_of_pair]  # (B, prefix_length, E)
         parts = [audio_prefix_1, audio_prefix_2, prompt_prefix]
         if self.config.use_separator:

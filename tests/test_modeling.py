@@ -74,7 +74,8 @@ def test_audios_are_encoded_a_few_clips_per_call_with_the_same_embeddings(model,
     features, prompt = _inputs(tiny_config)  # 3 pairs = 6 clips
     clips_per_call = []
     handle = model.model.audio_encoder.register_forward_hook(
-        lambda module, args, kwargs, output: clips_per_call.append(kwargs["input_features"].shape[0]), with_kwargs=True)
+        lambda module, args, kwargs, output: clips_per_call.append(kwargs["input_features"].shape[0]),
+        with_kwargs=True)
     model.model.encoder_clips_per_call = 6
     whole = model.model.encode_audio(features)
     model.model.encoder_clips_per_call = 4
