@@ -452,8 +452,8 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         if attention_mask is None:
             attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
         generation_config = kwargs.get("generation_config") or self.generation_config
-        if kwargs.get("cache") is None and kwargs.get("cache_implementation",
-                                                      generation_config.cache_implementation) is None:
+        caller_cache = kwargs.get("cache", kwargs.get("past_key_values"))  # the latter: transformers' older name
+        if caller_cache is None and kwargs.get("cache_implementation", generation_config.cache_implementation) is None:
             # A KV cache allocated once for prefix + new tokens: the default cache grows by concatenation and so
             # copies itself at every step (a fifth of a batch-8 decoding step on CPU). Compiling the decoding step,
             # which transformers would otherwise do on GPUs for such a cache, stays opt-in (compile_config=...).
