@@ -143,6 +143,20 @@ def test_batched_greedy_equals_per_pair_with_padding(model, inputs):
     assert torch.equal(batched, expected)
 
 
+def test_default_decoding_uses_a_preallocated_cache_with_the_same_tokens(model, inputs):
+    from transformers import DynamicCache, StaticCache
+
+    caches = []
+    handle = model.model.language_model.register_forward_hook(
+        lambda module, args, kwargs, output: caches.append(type(kwargs["cache"])), with_kwargs=True)
+    default = model.generate(**inputs, max_new_tokens=6)
+    handle.remove()
+    assert set(caches) == {StaticCache}
+    growing = model.generate(**inputs, max_new_tokens=6, cache_implementation="dynamic")
+    callers = model.generate(**inputs, max_new_tokens=6, cache=DynamicCache())  # the caller's own cache is used
+    assert torch.equal(default, growing) and torch.equal(default, callers)
+
+
 def test_generation_stops_at_the_configured_end_of_text(model, inputs):
     pair = prompt_inputs(inputs, [0])
     free = model.generate(**pair, max_new_tokens=8, eos_token_id=None)[0]
