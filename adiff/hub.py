@@ -2,9 +2,9 @@
 and its upload with `huggingface_hub`.
 
 The folder lets someone who never installed this package run
-`AutoModel.from_pretrained(repo, trust_remote_code=True)` and `pipeline(model=repo, trust_remote_code=True)`.
-Local model folders stay plain: `custom_pipelines` in a folder's config makes transformers ask for
-`trust_remote_code=True` even where this package is installed, so only the exported copy carries it.
+`AutoModel.from_pretrained(repo, trust_remote_code=True)` and `pipeline(model=repo, trust_remote_code=True)`, as
+any folder `save_pretrained` writes after `import adiff` does; the export also turns folders saved otherwise (by
+older versions, or without `import adiff`) into such folders and adds the model card.
 """
 
 import dataclasses
@@ -22,9 +22,9 @@ import yaml
 from huggingface_hub import HfApi
 
 from configuration_adiff.remote_code import (MODEL_AUTO_MAP, PROCESSOR_AUTO_MAP, flatten_library_sources,
-                                             write_remote_code)
+                                             folder_custom_pipelines, write_remote_code)
 
-from .pipeline import TASK, AudioDifferencePipeline
+from .pipeline import AudioDifferencePipeline
 from .training_package import training_module
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,7 @@ def add_remote_code(folder: str | Path) -> list[Path]:
     written = write_remote_code(folder, REMOTE_CODE_ENTRY_MODULES)
     config = _read_json(folder / "config.json")
     config["auto_map"] = dict(MODEL_AUTO_MAP)
-    pipeline_module = AudioDifferencePipeline.__module__.rsplit(".", 1)[-1]
-    config["custom_pipelines"] = {TASK: {"impl": f"{pipeline_module}.{AudioDifferencePipeline.__name__}",
-                                         "pt": ["AutoModel"], "type": "audio"}}
+    config["custom_pipelines"] = folder_custom_pipelines()  # what save_pretrained writes (adiff registers it)
     _write_json(folder / "config.json", config)
     processor = _read_json(folder / "processor_config.json")
     processor["auto_map"] = {"AutoProcessor": PROCESSOR_AUTO_MAP["AutoProcessor"]}
@@ -179,7 +177,8 @@ def _architecture(config: dict) -> str:
 
 def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | None = None, license: str = "mit",
                      repo_id: str | None = None, model_name: str | None = None, write: bool = True,
-                     training_data: str | None = None, limitations: list[str] | None = None) -> str:
+                     training_data: str | None = None, limitations: list[str] | None = None,
+                     notes: str | None = None) -> str:
     """Writes a model card (`README.md` with the Hub's YAML header) for a saved ADIFF model and returns its text.
 
     Args:
@@ -195,6 +194,7 @@ def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | 
         training_data: what the model was trained on, for the card's "Training data" section (default: the
             `datasets` named, or a request to state it).
         limitations: known limits of this model, listed before the general ones of ADIFF models.
+        notes: Markdown placed after the evaluation, headings included (e.g. the model's release history).
 
     The card lists the packages the folder's code needs, its intended use, training data and limits; absolute paths
     (a training machine's run folders in evaluation reports) are cut to their last part.
@@ -225,6 +225,7 @@ def build_model_card(model_dir: str | Path, results=None, datasets: list[str] | 
                          "Not stated: describe the training data with `build_model_card(training_data=...)`.")
     limits = "\n".join(f"- {line}" for line in [*(limitations or []),
                                                  *(line.format(rate=rate) for line in GENERAL_LIMITS)])
+    notes_section = f"\n{notes.strip()}\n\n" if notes else "\n"
     body = f"""{CARD_MARKER}
 # {name}
 
@@ -273,8 +274,7 @@ With the `adiff` package installed: `adiff explain first.wav second.wav --tier 1
 ## Evaluation
 
 {evaluation or "No evaluation results were given for this card."}
-
-## Citation
+{notes_section}## Citation
 
 ```bibtex
 @inproceedings{{deshmukh2025adiff,

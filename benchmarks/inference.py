@@ -10,19 +10,25 @@ then explains the same 10 s audio pairs several ways and checks they produce the
 Every run makes exactly `--max-new-tokens` tokens (the stop token is disabled), so all paths do the same work.
 The audio is seeded synthetic sound (tones in noise, 32 kHz, 10 s) and goes through the real feature extractor; the
 prompt is the canonical tier-2 prompt encoded by the processor with the GPT-2 tokenizer in `--tokenizer`.
-Timings are wall-clock with a fixed thread count; a busy machine slows every path, so compare numbers of one run.
-Process CPU seconds per pair are reported next to them (`cpu_s_per_pair`): on a shared machine they show how much
-of the wall time was waiting for a core.
+Timings are wall-clock with a fixed thread count, in `--rounds` interleaved rounds (the reference, then every batch
+size); each ratio is the median of the per-round ratios, printed with its range, so a machine that gets busier during
+the run slows both sides of a ratio. Process CPU seconds per pair are reported next to them (`cpu_s_per_pair`): on a
+shared machine they show how much of the wall time was waiting for a core.
 
-Memory: `peak_rss_mb` (MiB) is measured in a separate inference process (`--inference-rss`, on by default): the
-model and processor are saved, loaded back with `from_pretrained` in a fresh interpreter, and one batch of the largest
-size is explained; its tokens must equal this process's. This process's own peak (random-weight construction, the
+Per batch size it prints s/pair, the ratio, the share of time per part (features, HTSAT encoder, prefix, GPT-2
+decoding steps, LM head -- the LM head is timed by hooks inside `generate`), the FLOPs per pair (counted by
+`torch.utils.flop_counter` on the warm-up batch) and the gap to the compute floor: those FLOPs at the best rate of a
+large fp32 matrix product on the same machine.
+
+Memory: `peak_rss_mb` (MiB) is measured in a separate inference process per batch size (`--inference-rss`, on by
+default): the model and processor are saved, loaded back with `from_pretrained` in a fresh interpreter, and one batch
+is explained; its tokens must equal this process's. This process's own peak (random-weight construction, the
 reference, every batch size) is `benchmark_peak_rss_mb`.
 
 `--compile` uses a static KV cache and lets `generate()` compile the decoding step with `torch.compile` (on CUDA
 this is transformers' automatic compilation; the warm-up run pays the compilation time).
 
-    python benchmarks/inference.py                      # base size, 2 threads, batch sizes 1 and 8
+    python benchmarks/inference.py                      # base size, 2 threads, batch sizes 1 and 8, 3 rounds
     python benchmarks/inference.py --smoke --json       # seconds; the last line is a JSON object
     python benchmarks/inference.py --device cuda --dtype bf16 --batch-sizes 1,8,32   # also: bf16 tokens == fp32?
 """
@@ -30,6 +36,7 @@ this is transformers' automatic compilation; the warm-up run pays the compilatio
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +45,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DTYPES = ("fp32", "bf16", "fp16")
+# Seconds per batch of each stage; the LM head runs inside decode_s and is timed separately.
+STAGES = ("features_s", "audio_encoder_s", "prefix_s", "decode_s", "lm_head_s")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="every batch size explains batches x the largest batch size pairs (default: 1)")
     parser.add_argument("--reference-pairs", type=int, default=2, help="pairs the reference explains (default: 2)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="new tokens per pair (default: 64)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds (reference, then every batch size); ratios are the median over "
+                             "rounds, so a machine that gets busier during the run affects both sides (default: 3)")
     parser.add_argument("--attn-implementation", choices=("sdpa", "eager"), default="sdpa",
                         help="GPT-2 attention kernel (HTSAT always runs eager attention)")
     parser.add_argument("--tokenizer", default=str(REPO_ROOT / "tests" / "fixtures" / "gpt2_tokenizer"),
@@ -73,14 +85,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.size, args.max_new_tokens, args.batch_sizes, args.reference_pairs = "tiny", 4, "1,2", 2
+        args.rounds = min(args.rounds, 2)
     if args.inference_rss is None:
         args.inference_rss = not args.smoke
     try:
         args.batch_sizes = sorted({int(size) for size in args.batch_sizes.split(",")})
     except ValueError:
         parser.error(f"--batch-sizes must be comma-separated integers such as 1,8, got {args.batch_sizes!r}")
-    if min(args.batch_sizes) < 1 or args.batches < 1 or args.reference_pairs < 1 or args.max_new_tokens < 1:
-        parser.error("--batch-sizes, --batches, --reference-pairs and --max-new-tokens must be >= 1")
+    if min(args.batch_sizes) < 1 or min(args.batches, args.reference_pairs, args.max_new_tokens, args.rounds) < 1:
+        parser.error("--batch-sizes, --batches, --reference-pairs, --max-new-tokens and --rounds must be >= 1")
     if args.device.startswith("cuda") and args.dtype == "fp16":
         print("note: fp16 GPT-2 can overflow on long inputs; bf16 is the safer half precision", file=sys.stderr)
     return args
@@ -190,6 +203,34 @@ class Stopwatch:
         return time.perf_counter()
 
 
+class ModuleTimer:
+    """Seconds spent inside one module's forward calls, summed (hooks around the module; reset `seconds` freely)."""
+
+    def __init__(self, module, clock):
+        self.clock, self.seconds, self._entered = clock, 0.0, 0.0
+        module.register_forward_pre_hook(self._enter)
+        module.register_forward_hook(self._exit)
+
+    def _enter(self, module, args):
+        self._entered = self.clock()
+
+    def _exit(self, module, args, output):
+        self.seconds += self.clock() - self._entered
+
+
+def matmul_peak_gflops(device, size: int = 1024, repeats: int = 8) -> float:
+    """The best fp32 GFLOP/s of a large square matrix product here: the rate the compute floor assumes."""
+    import torch
+
+    first, second = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    clock, best = Stopwatch(device), 0.0
+    for _ in range(repeats):
+        start = clock()
+        torch.mm(first, second)
+        best = max(best, 2 * size**3 / (clock() - start))
+    return best / 1e9
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     # Thread pools are sized when torch loads: pin them first.
@@ -198,6 +239,7 @@ def main(argv=None) -> dict:
     sys.path.insert(0, str(REPO_ROOT))
 
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoTokenizer, CompileConfig
     from transformers.utils import logging as transformers_logging
 
@@ -248,22 +290,25 @@ def main(argv=None) -> dict:
         ids = reference.decode(prefix, tokens, stop_token_id=None)
         return ids.cpu(), middle - start, clock() - middle
 
+    lm_head_timer = ModuleTimer(model.lm_head, clock)
+
     @torch.inference_mode()
     def run_batch(indices: list[int], tokens: int):
-        """This implementation on one batch, timed in stages: front end, HTSAT, prefix, GPT-2 decoding.
-        `generate(**inputs)` runs exactly these stages; they are called one by one only to time them."""
+        """This implementation on one batch, timed in stages: front end, HTSAT, prefix, GPT-2 decoding (of which the
+        LM head). `generate(**inputs)` runs exactly these stages; they are called one by one only to time them."""
         t0 = clock()
         inputs = processor(audio=[pairs[i] for i in indices], text=prompt, sampling_rate=sampling_rate).to(device)
         t1 = clock()
-        audio_embeds = model.model.encode_audio(inputs["input_features"])  # (B, 2, D), one encoder call
+        audio_embeds = model.model.encode_audio(inputs["input_features"])  # (B, 2, D), a few clips per call
         t2 = clock()
         prefix = model.get_prefix_embeddings(audio_embeds=audio_embeds, prompt_input_ids=inputs["prompt_input_ids"])
         t3 = clock()
+        lm_head_timer.seconds = 0.0
         ids = model.generate(inputs_embeds=prefix, max_new_tokens=tokens, eos_token_id=None, do_sample=False,
                              num_beams=1, **compile_kwargs)
         t4 = clock()
         return ids.cpu(), {"features_s": t1 - t0, "audio_encoder_s": t2 - t1, "prefix_s": t3 - t2,
-                           "decode_s": t4 - t3}
+                           "decode_s": t4 - t3, "lm_head_s": lm_head_timer.seconds}
 
     compile_kwargs = {}
     if args.compile:
@@ -274,72 +319,107 @@ def main(argv=None) -> dict:
             compile_config._compile_all_devices = True
         compile_kwargs = {"cache_implementation": "static", "compile_config": compile_config}
 
-    def run_ours(tokens_by_pair: dict, batch_size: int) -> dict:
+    flops_per_pair = {}
+
+    def run_ours(tokens_by_pair: dict, batch_size: int, warm_up: bool) -> dict:
         """Explains pairs 0 .. n_timed - 1 in batches of `batch_size`; stage times are per batch."""
-        # Warm-up at full length: first-call allocations, kernel selection and (--compile) compilation.
-        run_batch(list(range(batch_size)), new_tokens)
-        stages = {"features_s": 0.0, "audio_encoder_s": 0.0, "prefix_s": 0.0, "decode_s": 0.0}
+        if warm_up:  # first-call allocations, kernel selection, (--compile) compilation; counts the FLOPs too
+            with FlopCounterMode(display=False) as counter:
+                run_batch(list(range(batch_size)), new_tokens)
+            flops_per_pair[batch_size] = counter.get_total_flops() / batch_size
+        stages = dict.fromkeys(STAGES, 0.0)
         batches = [list(range(start, min(start + batch_size, n_timed))) for start in range(0, n_timed, batch_size)]
         cpu_start = time.process_time()
         for indices in batches:
             ids, times = run_batch(indices, new_tokens)
             tokens_by_pair.update(zip(indices, ids))
             stages = {key: stages[key] + times[key] for key in stages}
-        total, cpu = sum(stages.values()), time.process_time() - cpu_start
-        per_batch = {key: value / len(batches) for key, value in stages.items()}
-        return {"batch_size": batch_size, "pairs": n_timed, "seconds": total, "pairs_per_s": n_timed / total,
-                "cpu_s_per_pair": cpu / n_timed,
-                "encode_s": per_batch["features_s"] + per_batch["audio_encoder_s"] + per_batch["prefix_s"],
-                **per_batch}
+        total = sum(stages[key] for key in STAGES if key != "lm_head_s")  # the LM head is part of decode_s
+        return {"s_per_pair": total / n_timed, "cpu_s_per_pair": (time.process_time() - cpu_start) / n_timed,
+                **{key: value / len(batches) for key, value in stages.items()}}
+
+    def run_reference_round(warm_up: bool) -> dict:
+        with torch.inference_mode():
+            if warm_up:
+                run_reference(0, 2)
+            tokens, encode, decode = [], 0.0, 0.0
+            cpu_start = time.process_time()
+            for index in range(args.reference_pairs):
+                ids, encode_s, decode_s = run_reference(index, new_tokens)
+                tokens.append(ids)
+                encode, decode = encode + encode_s, decode + decode_s
+        pairs_done = args.reference_pairs
+        return {"tokens": tokens, "s_per_pair": (encode + decode) / pairs_done,
+                "encode_s_per_pair": encode / pairs_done, "decode_s_per_pair": decode / pairs_done,
+                "cpu_s_per_pair": (time.process_time() - cpu_start) / pairs_done}
 
     results = {"size": args.size, "device": str(device), "dtype": args.dtype, "threads": args.threads,
-               "compile": args.compile,
+               "compile": args.compile, "rounds": args.rounds,
                "max_new_tokens": new_tokens, "attn_implementation": model.config.text_config._attn_implementation,
                "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6}
+    peak_gflops = matmul_peak_gflops(device)  # measured again every round; the best one is the floor's rate
 
-    # 1. The reference, in fp32 (as the official code runs).
-    with torch.inference_mode():
-        run_reference(0, 2)  # warm-up
-        reference_tokens, reference_encode, reference_decode = [], 0.0, 0.0
-        cpu_start = time.process_time()
-        for index in range(args.reference_pairs):
-            ids, encode_s, decode_s = run_reference(index, new_tokens)
-            reference_tokens.append(ids)
-            reference_encode += encode_s
-            reference_decode += decode_s
-        reference_cpu = time.process_time() - cpu_start
-    reference_total = reference_encode + reference_decode
-    results.update(reference_pairs=args.reference_pairs, reference_pairs_per_s=args.reference_pairs / reference_total,
-                   reference_s_per_pair=reference_total / args.reference_pairs,
-                   reference_cpu_s_per_pair=reference_cpu / args.reference_pairs,
-                   reference_encode_s_per_pair=reference_encode / args.reference_pairs,
-                   reference_decode_s_per_pair=reference_decode / args.reference_pairs)
-    log(f"reference  : {results['reference_s_per_pair']:.2f} s/pair ({results['reference_encode_s_per_pair']:.2f} s "
-        f"audio + prefix, {results['reference_decode_s_per_pair']:.2f} s decoding; "
-        f"{results['reference_cpu_s_per_pair']:.2f} CPU s/pair)")
-
-    # 2. Optional: fp32 tokens of this implementation for the low-precision comparison, then cast.
-    fp32_tokens = {}
+    # 1. The reference runs in fp32, as the official code does. With a lower --dtype its rounds all run first (before
+    # the cast), together with this implementation's fp32 tokens for the comparison; otherwise rounds interleave.
+    reference_rounds, fp32_tokens = [], {}
     if args.dtype != "fp32":
+        log(f"--dtype {args.dtype}: the fp32 reference rounds run before the cast, not interleaved")
+        reference_rounds = [run_reference_round(warm_up=r == 0) for r in range(args.rounds)]
         with torch.inference_mode():
             for start in range(0, n_pairs, max(args.batch_sizes)):
                 indices = list(range(start, min(start + max(args.batch_sizes), n_pairs)))
-                for index, row in zip(indices, run_batch(indices, new_tokens)[0]):
-                    fp32_tokens[index] = row
+                fp32_tokens.update(zip(indices, run_batch(indices, new_tokens)[0]))
         model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype])
 
-    # 3. This implementation at each batch size.
-    tokens_by_size, runs = {}, []
-    for batch_size in args.batch_sizes:
-        tokens_by_size[batch_size] = {}
-        run = run_ours(tokens_by_size[batch_size], batch_size)
-        run["speedup_vs_reference"] = run["pairs_per_s"] / results["reference_pairs_per_s"]
-        run["cpu_speedup_vs_reference"] = results["reference_cpu_s_per_pair"] / run["cpu_s_per_pair"]
+    # 2. Interleaved rounds: the reference, then this implementation at each batch size.
+    tokens_by_size = {size: {} for size in args.batch_sizes}
+    rounds_by_size = {size: [] for size in args.batch_sizes}
+    for round_index in range(args.rounds):
+        if args.dtype == "fp32":
+            reference_rounds.append(run_reference_round(warm_up=round_index == 0))
+        for batch_size in args.batch_sizes:
+            rounds_by_size[batch_size].append(run_ours(tokens_by_size[batch_size], batch_size, round_index == 0))
+        peak_gflops = max(peak_gflops, matmul_peak_gflops(device))
+        reference_s = reference_rounds[round_index]["s_per_pair"]
+        log(f"round {round_index + 1}/{args.rounds}: reference {reference_s:.2f} s/pair; " + "; ".join(
+            f"batch {size} {rounds[-1]['s_per_pair']:.3f} s/pair ({reference_s / rounds[-1]['s_per_pair']:.1f}x)"
+            for size, rounds in rounds_by_size.items()))
+
+    results["matmul_peak_gflops"] = peak_gflops
+    reference_s = statistics.median(r["s_per_pair"] for r in reference_rounds)
+    results.update(
+        reference_pairs=args.reference_pairs, reference_s_per_pair=reference_s, reference_pairs_per_s=1 / reference_s,
+        reference_cpu_s_per_pair=statistics.median(r["cpu_s_per_pair"] for r in reference_rounds),
+        reference_encode_s_per_pair=statistics.median(r["encode_s_per_pair"] for r in reference_rounds),
+        reference_decode_s_per_pair=statistics.median(r["decode_s_per_pair"] for r in reference_rounds))
+    reference_tokens = reference_rounds[0]["tokens"]
+    log(f"reference  : {reference_s:.2f} s/pair median of {args.rounds} rounds "
+        f"({results['reference_encode_s_per_pair']:.2f} s audio + prefix, "
+        f"{results['reference_decode_s_per_pair']:.2f} s decoding; "
+        f"{results['reference_cpu_s_per_pair']:.2f} CPU s/pair)")
+    runs = []
+    for batch_size, rounds in rounds_by_size.items():
+        ratios = [ref["s_per_pair"] / ours["s_per_pair"] for ref, ours in zip(reference_rounds, rounds)]
+        run = {"batch_size": batch_size, "pairs": n_timed,
+               **{key: statistics.median(r[key] for r in rounds) for key in rounds[0]}}
+        run.update(pairs_per_s=1 / run["s_per_pair"], speedup_vs_reference=statistics.median(ratios),
+                   speedup_min=min(ratios), speedup_max=max(ratios),
+                   cpu_speedup_vs_reference=results["reference_cpu_s_per_pair"] / run["cpu_s_per_pair"],
+                   encode_s=run["features_s"] + run["audio_encoder_s"] + run["prefix_s"],
+                   gflop_per_pair=flops_per_pair[batch_size] / 1e9)
+        parts = {"features": run["features_s"], "encoder": run["audio_encoder_s"], "prefix": run["prefix_s"],
+                 "decode steps": run["decode_s"] - run["lm_head_s"], "LM head": run["lm_head_s"]}
+        run["time_shares"] = {name: seconds / sum(parts.values()) for name, seconds in parts.items()}
+        run["compute_floor_s_per_pair"] = run["gflop_per_pair"] / peak_gflops
+        run["floor_gap"] = run["s_per_pair"] / run["compute_floor_s_per_pair"]
         runs.append(run)
-        log(f"batch {batch_size:>4} : {run['pairs_per_s']:.3f} pairs/s = {run['speedup_vs_reference']:.1f}x "
-            f"reference; per batch {run['features_s']:.2f} s features, {run['audio_encoder_s']:.2f} s HTSAT, "
-            f"{run['prefix_s']:.2f} s prefix, {run['decode_s']:.2f} s decoding; "
-            f"{run['cpu_s_per_pair']:.2f} CPU s/pair")
+        shares = ", ".join(f"{name} {100 * share:.0f} %" for name, share in run["time_shares"].items())
+        log(f"batch {batch_size:>4} : {run['s_per_pair']:.3f} s/pair = {run['speedup_vs_reference']:.1f}x reference "
+            f"(median of {args.rounds}; {run['speedup_min']:.1f}-{run['speedup_max']:.1f}x; "
+            f"{run['cpu_speedup_vs_reference']:.1f}x in CPU seconds)\n             time: {shares}\n"
+            f"             {run['gflop_per_pair']:.1f} GFLOP/pair; compute floor "
+            f"{run['compute_floor_s_per_pair']:.3f} "
+            f"s/pair at {peak_gflops:.0f} GFLOP/s (a large fp32 matmul here): {run['floor_gap']:.1f}x above it")
     results["runs"] = runs
     for run in runs:
         results[f"batch{run['batch_size']}_pairs_per_s"] = run["pairs_per_s"]
@@ -348,7 +428,7 @@ def main(argv=None) -> dict:
     results["encode_s"], results["decode_s"] = largest["encode_s"], largest["decode_s"]
     results["encode_share_at_largest_batch"] = largest["encode_s"] / (largest["encode_s"] + largest["decode_s"])
 
-    # 4. Agreement: greedy tokens of every path on the pairs they share.
+    # 3. Agreement: greedy tokens of every path on the pairs they share.
     def same(first, second) -> bool:
         return first.shape == second.shape and bool(torch.equal(first, second))
 
@@ -356,6 +436,8 @@ def main(argv=None) -> dict:
     for batch_size, tokens in tokens_by_size.items():
         compared = fp32_tokens if args.dtype != "fp32" else tokens
         checks += [same(reference_tokens[i], compared[i]) for i in range(args.reference_pairs) if i in compared]
+    checks += [same(r["tokens"][i], reference_tokens[i])  # the reference agrees with itself across rounds
+               for r in reference_rounds for i in range(args.reference_pairs)]
     sizes = list(tokens_by_size)
     if args.dtype == "fp32":  # batching must not change fp32 greedy tokens; lower precisions may round differently
         for small, large in zip(sizes, sizes[1:]):
@@ -369,28 +451,30 @@ def main(argv=None) -> dict:
         log(f"{args.dtype} greedy tokens equal fp32: {results[f'{args.dtype}_tokens_equal_fp32']} "
             f"(match rate {results[f'{args.dtype}_token_match_rate']:.3f})")
 
+    # 4. Memory: a separate inference process per batch size.
     results.update(rss_after_import_mb=rss_import, rss_after_build_mb=rss_model, benchmark_peak_rss_mb=peak_rss_mb(),
                    peak_rss_mb=peak_rss_mb(), peak_rss_source="benchmark_process")
     if args.inference_rss:
-        indices = list(range(max(args.batch_sizes)))
-        child = measure_inference_process(model, processor, [pairs[i] for i in indices], args)
-        child_tokens = torch.tensor(child["tokens"])
-        results.update(peak_rss_mb=child["peak_rss_mb"], peak_rss_source="inference_process",
-                       inference_process_batch_size=len(indices),
-                       inference_process_tokens_equal=all(same(child_tokens[row], tokens_by_size[sizes[-1]][i])
-                                                          for row, i in enumerate(indices)))
+        children_equal = []
+        for run in runs:
+            indices = list(range(run["batch_size"]))
+            child = measure_inference_process(model, processor, [pairs[i] for i in indices], args)
+            child_tokens = torch.tensor(child["tokens"])
+            run["peak_rss_mb"] = child["peak_rss_mb"]
+            children_equal += [same(child_tokens[row], tokens_by_size[run["batch_size"]][i])
+                               for row, i in enumerate(indices)]
+            log(f"inference process at batch {run['batch_size']} (from_pretrained, processor, generate): peak RSS "
+                f"{run['peak_rss_mb']:.0f} MiB")
+        results.update(peak_rss_mb=largest["peak_rss_mb"], peak_rss_source="inference_process",
+                       inference_process_batch_size=largest["batch_size"],
+                       inference_process_tokens_equal=all(children_equal))
         if args.dtype == "fp32":  # from_pretrained must give back exactly this model
             results["tokens_equal"] = results["tokens_equal"] and results["inference_process_tokens_equal"]
     if device.type == "cuda":
         results["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    log(f"greedy tokens identical across paths: {results['tokens_equal']}; benchmark process peak RSS "
-        f"{results['benchmark_peak_rss_mb']:.0f} MB (after imports {rss_import:.0f} MB, after building the model "
-        f"{rss_model:.0f} MB)")
-    if args.inference_rss:
-        log(f"inference process (from_pretrained, processor, generate at batch "
-            f"{results['inference_process_batch_size']}): peak RSS {results['peak_rss_mb']:.0f} MB")
-    log(f"audio side (features + HTSAT + prefix) at batch {largest['batch_size']}: {largest['encode_s']:.2f} s of "
-        f"{largest['encode_s'] + largest['decode_s']:.2f} s ({100 * results['encode_share_at_largest_batch']:.0f} %)")
+    log(f"greedy tokens identical across paths and rounds: {results['tokens_equal']}; benchmark process peak RSS "
+        f"{results['benchmark_peak_rss_mb']:.0f} MiB (after imports {rss_import:.0f} MiB, after building the model "
+        f"{rss_model:.0f} MiB)")
     if args.json:
         print(json.dumps(results))
     return results

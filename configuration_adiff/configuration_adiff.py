@@ -3,7 +3,12 @@
 from transformers import ClapAudioConfig, GPT2Config, PreTrainedConfig
 from transformers.utils import logging
 
+from .remote_code import pipelines_without_installed_code
+
 logger = logging.get_logger(__name__)
+
+# GPT-2's "!": the official code pads prompts with it (`tokenizer.pad_token = "!"`); the default LM declares it.
+GPT2_PROMPT_PAD_TOKEN_ID = 0
 
 
 # Newer transformers 5.x build sub-configs from `sub_configs_defaults`; older 5.x releases (5.17 among them) read the
@@ -29,7 +34,8 @@ class AdiffConfig(PreTrainedConfig):
     Args:
         audio_config (`ClapAudioConfig` or `dict`, *optional*): the HTSAT encoder. Its pooled output size
             (`patch_embeds_hidden_size * 2 ** (len(depths) - 1)`) is the clip-embedding size.
-        text_config (`GPT2Config` or `dict`, *optional*): the language model.
+        text_config (`GPT2Config` or `dict`, *optional*): the language model; by default GPT-2 124M with
+            `pad_token_id=0`, the "!" the official code pads prompts with (so `Trainer` has no pad token to align).
         projection_dim (`int`, defaults to 1024): width of the audio projection.
         projection_dropout (`float`, defaults to 0.5): dropout inside the audio projection.
         normalize_audio_embeddings (`bool`, defaults to `True`): L2-normalise projected clip embeddings.
@@ -92,6 +98,8 @@ class AdiffConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
+        if self.text_config is None:
+            self.text_config = GPT2Config(pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)
         for key, config_class in _SUB_CONFIG_CLASSES.items():
             value = getattr(self, key)
             if value is None or isinstance(value, dict):
@@ -102,6 +110,10 @@ class AdiffConfig(PreTrainedConfig):
                                 f"{type(value).__name__}. Pass {config_class.__name__}(...) or its to_dict().")
         super().__post_init__(**kwargs)
         self._validate_adiff()
+        if getattr(self, "custom_pipelines", None):  # a saved folder's pipeline; see pipelines_without_installed_code
+            self.custom_pipelines = pipelines_without_installed_code(self.custom_pipelines)
+            if not self.custom_pipelines:
+                del self.custom_pipelines
 
     def _validate_adiff(self) -> None:
         for name in ("projection_dim", "prefix_length", "clip_length", "prompt_length", "mapper_num_layers",
@@ -160,4 +172,4 @@ class AdiffConfig(PreTrainedConfig):
         return 3 * self.prefix_length + int(self.use_separator)
 
 
-__all__ = ["AdiffConfig"]
+__all__ = ["AdiffConfig", "GPT2_PROMPT_PAD_TOKEN_ID"]

@@ -1,5 +1,5 @@
 """Write ADIFF's library code into a saved folder, flattened, so `trust_remote_code=True` users who never installed
-this package can load it.
+this package can load it; and the pipelines such folders carry.
 
 The library is three packages (`configuration_adiff`, `modeling_adiff`, `processing_adiff`); a Hub folder holds
 flat modules. Starting from the modules the Auto classes name, this follows imports of the three packages, copies
@@ -84,4 +84,55 @@ def write_remote_code(save_directory: str | Path, entry_modules: list[str]) -> l
     return written
 
 
-__all__ = ["MODEL_AUTO_MAP", "PROCESSOR_AUTO_MAP", "flatten_library_sources", "write_remote_code"]
+# ----------------------------------------------------------------------------------------------- folder pipelines
+# The library defines no pipeline. The layer that does registers its task here (`import adiff` registers
+# "audio-difference"); from then on every model folder written by `save_pretrained` / `push_to_hub` carries the
+# pipeline's code and its `custom_pipelines` entry in config.json, transformers' own record of a custom pipeline.
+_FOLDER_PIPELINE_TASKS: list[str] = []
+
+
+def register_folder_pipeline(task: str) -> None:
+    """Makes every ADIFF model folder saved from now on carry the pipeline registered for `task` with
+    `transformers.pipelines.PIPELINE_REGISTRY` (register it there first)."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if task not in PIPELINE_REGISTRY.get_supported_tasks():
+        raise ValueError(f"No pipeline is registered for {task!r}; call PIPELINE_REGISTRY.register_pipeline({task!r}, "
+                         "pipeline_class=..., pt_model=...) before register_folder_pipeline.")
+    if task not in _FOLDER_PIPELINE_TASKS:
+        _FOLDER_PIPELINE_TASKS.append(task)
+
+
+def folder_pipeline_modules() -> list[str]:
+    """The modules ("package.module") of the registered folder pipelines, for `write_remote_code`."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    return [PIPELINE_REGISTRY.check_task(task)[1]["impl"].__module__ for task in _FOLDER_PIPELINE_TASKS]
+
+
+def folder_custom_pipelines() -> dict[str, dict]:
+    """config.json's `custom_pipelines` for the registered folder pipelines: task -> the flat module's class
+    (`"pipeline.AudioDifferencePipeline"`), the Auto model classes and the input type."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    entries = {}
+    for task in _FOLDER_PIPELINE_TASKS:
+        registered = PIPELINE_REGISTRY.check_task(task)[1]
+        pipeline_class = registered["impl"]
+        entries[task] = {"impl": f"{pipeline_class.__module__.rsplit('.', 1)[-1]}.{pipeline_class.__name__}",
+                         "pt": [auto_class.__name__ for auto_class in registered["pt"]]}
+        if "type" in registered:
+            entries[task]["type"] = registered["type"]
+    return entries
+
+
+def pipelines_without_installed_code(custom_pipelines: dict) -> dict:
+    """A loaded folder's `custom_pipelines` less the tasks this process registered (`import adiff`): those are served
+    by the installed pipeline, which transformers would otherwise refuse without `trust_remote_code=True` (it asks
+    for it for every custom pipeline a config names). Without this package nothing is registered and all stay."""
+    return {task: entry for task, entry in custom_pipelines.items() if task not in _FOLDER_PIPELINE_TASKS}
+
+
+__all__ = ["MODEL_AUTO_MAP", "PROCESSOR_AUTO_MAP", "flatten_library_sources", "write_remote_code",
+           "register_folder_pipeline", "folder_pipeline_modules", "folder_custom_pipelines",
+           "pipelines_without_installed_code"]

@@ -27,7 +27,7 @@ import torch
 from transformers import ClapAudioConfig, GPT2Config
 from transformers.utils import logging
 
-from configuration_adiff.configuration_adiff import AdiffConfig
+from configuration_adiff.configuration_adiff import GPT2_PROMPT_PAD_TOKEN_ID, AdiffConfig
 
 logger = logging.get_logger(__name__)
 
@@ -305,7 +305,8 @@ def configs_from_official_json(official: Mapping | str | Path) -> tuple[AdiffCon
         hidden_dropout_prob=htsat["drop_rate"], attention_probs_dropout_prob=htsat["attn_drop_rate"],
         drop_path_rate=htsat["drop_path_rate"], hidden_act="gelu", layer_norm_eps=1e-5, enable_fusion=False)
     gpt2 = decoder["gpt2_config"]
-    text_config = GPT2Config(**{name: gpt2[name] for name in _GPT2_FIELDS if name in gpt2})
+    text_config = GPT2Config(**{name: gpt2[name] for name in _GPT2_FIELDS if name in gpt2},
+                             pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)  # the prompts' "!", declared for Trainer
     config = AdiffConfig(
         audio_config=audio_config, text_config=text_config, projection_dim=d_proj,
         normalize_audio_embeddings=decoder["normalize_prefix"], prefix_length=decoder["prefix_length"],
@@ -363,7 +364,8 @@ def config_from_official_shapes(shapes: Mapping[str, tuple[int, ...]]) -> AdiffC
     text_config = GPT2Config(vocab_size=vocab_size, n_embd=n_embd,
                              n_positions=shapes[d + "gpt.transformer.wpe.weight"][0],
                              n_layer=_count(shapes, re.escape(d + "gpt.transformer.h.") + r"(\d+)\..*"),
-                             bos_token_id=OFFICIAL_SEPARATOR_ID, eos_token_id=OFFICIAL_SEPARATOR_ID)
+                             bos_token_id=OFFICIAL_SEPARATOR_ID, eos_token_id=OFFICIAL_SEPARATOR_ID,
+                             pad_token_id=GPT2_PROMPT_PAD_TOKEN_ID)
     clip_length = clip_tokens // n_embd
     return AdiffConfig(
         audio_config=audio_config, text_config=text_config,
@@ -483,12 +485,27 @@ def _load_strictly(model, converted: dict[str, torch.Tensor], recomputed: set[st
         raise RuntimeError("lm_head is not tied to the GPT-2 input embeddings after loading.")
 
 
-def _build_processor(tokenizer_dir: str | Path, feature_extractor, config: AdiffConfig):
-    from transformers import AutoTokenizer
+def _load_gpt2_tokenizer(tokenizer_dir: str | Path):
+    """A saved tokenizer folder (`tokenizer_config.json` / `tokenizer.json`), or just GPT-2's own `vocab.json` and
+    `merges.txt` (the files the GPT-2 release ships), which `AutoTokenizer` cannot load on its own."""
+    from transformers import AutoTokenizer, GPT2Tokenizer
 
+    folder = Path(tokenizer_dir)
+    if (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(folder)
+    vocab, merges = folder / "vocab.json", folder / "merges.txt"
+    if vocab.is_file() and merges.is_file():
+        return GPT2Tokenizer.from_pretrained(folder)  # <|endoftext|> as bos/eos/unk, GPT-2's defaults
+    found = sorted(path.name for path in folder.iterdir()) if folder.is_dir() else "no such folder"
+    raise ValueError(f"--tokenizer {folder} holds neither a saved tokenizer (tokenizer_config.json or tokenizer.json) "
+                     f"nor GPT-2's vocab.json and merges.txt (found: {found}). Pass the folder of GPT-2's tokenizer "
+                     "files (scripts/build_gpt2_tokenizer.py builds one offline).")
+
+
+def _build_processor(tokenizer_dir: str | Path, feature_extractor, config: AdiffConfig):
     from processing_adiff.processing_adiff import AdiffProcessor
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer = _load_gpt2_tokenizer(tokenizer_dir)
     if len(tokenizer) != config.text_config.vocab_size:
         raise ValueError(f"The tokenizer in {tokenizer_dir} has {len(tokenizer)} tokens but the checkpoint's GPT-2 "
                          f"vocabulary has {config.text_config.vocab_size}. Use the real GPT-2 tokenizer "
@@ -540,9 +557,11 @@ def convert_official_checkpoint(ckpt_path: str | Path, output_dir: str | Path | 
     if output_dir is None:
         return report
     output_dir = Path(output_dir)
+    # The tokenizer is checked before anything is written: a wrong folder leaves no half-converted output.
+    processor = None if tokenizer_dir is None else _build_processor(tokenizer_dir, feature_extractor, config)
     model.save_pretrained(output_dir)
-    if tokenizer_dir is not None:
-        _build_processor(tokenizer_dir, feature_extractor, config).save_pretrained(output_dir)
+    if processor is not None:
+        processor.save_pretrained(output_dir)
         report.processor_saved = True
     else:
         feature_extractor.save_pretrained(output_dir)
@@ -587,7 +606,9 @@ def main(argv: list[str] | None = None) -> ConversionReport:
     parser.add_argument("checkpoint", type=Path, help="official state_dict checkpoint (.ckpt / .pt)")
     parser.add_argument("output_dir", type=Path, help="folder to write the converted model into")
     parser.add_argument("--config", type=Path, default=None, help="official config JSON (sizes); default: inferred")
-    parser.add_argument("--tokenizer", type=Path, default=None, help="folder with the real GPT-2 tokenizer")
+    parser.add_argument("--tokenizer", type=Path, default=None,
+                        help="folder with the real GPT-2 tokenizer: a saved tokenizer, or GPT-2's own vocab.json "
+                             "and merges.txt")
     args = parser.parse_args(argv)
     std_logging.basicConfig(format="%(message)s")
     logger.setLevel(std_logging.INFO)  # show this module's conversion summary, not every library's INFO chatter

@@ -18,7 +18,8 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.utils import logging
 
 from configuration_adiff.configuration_adiff import AdiffConfig
-from configuration_adiff.remote_code import MODEL_AUTO_MAP, write_remote_code
+from configuration_adiff.remote_code import (MODEL_AUTO_MAP, folder_custom_pipelines, folder_pipeline_modules,
+                                             write_remote_code)
 
 from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
@@ -100,15 +101,24 @@ class AdiffPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.weight)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, plus the library code and `auto_map` so that
-        `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed."""
+        """`PreTrainedModel.save_pretrained` (which `push_to_hub` calls too), plus the library code and `auto_map`
+        so that `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without this package installed,
+        and the code and `custom_pipelines` entry of every registered folder pipeline (`import adiff` registers
+        "audio-difference") so that `pipeline(task, model=folder, trust_remote_code=True)` does too."""
         self.config.auto_map = dict(MODEL_AUTO_MAP)
         for sub_config in (self.config.audio_config, self.config.text_config):
             sub_config._name_or_path = ""  # the towers' build-machine folders; from_pretrained sets the model's own
+        pipelines = folder_custom_pipelines()
+        if pipelines:
+            self.config.custom_pipelines = pipelines
+        elif getattr(self.config, "custom_pipelines", None):  # loaded from a folder; its pipeline code is not here
+            logger.warning("The saved folder will not serve pipeline(%s): no pipeline is registered in this process. "
+                           "`import adiff` before saving to include it.", ", ".join(self.config.custom_pipelines))
+            del self.config.custom_pipelines
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_remote_code(save_directory,
-                              ["configuration_adiff.configuration_adiff", "modeling_adiff.modeling_adiff"])
+            write_remote_code(save_directory, ["configuration_adiff.configuration_adiff",
+                                               "modeling_adiff.modeling_adiff", *folder_pipeline_modules()])
 
 
 class AdiffModel(AdiffPreTrainedModel):
@@ -130,6 +140,10 @@ class AdiffModel(AdiffPreTrainedModel):
     torch.Size([1, 121, 768])
     ```
     """
+
+    # Clips per HTSAT call: encoding a batch a few clips at a time bounds the encoder's activation memory (base size,
+    # 8 pairs: the process peak while encoding fell from 1,137 to 854 MiB); the results do not depend on it.
+    encoder_clips_per_call = 4
 
     def __init__(self, config: AdiffConfig):
         super().__init__(config)
@@ -181,15 +195,17 @@ class AdiffModel(AdiffPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding):
         self.language_model.set_input_embeddings(value)
 
-    def _encode_clips(self, input_features: torch.Tensor):
-        """Runs HTSAT once over both audios of every pair: `(B, 2, T, M)` -> `ClapAudioModel` output over 2B clips."""
+    def _encode_clips(self, input_features: torch.Tensor, output: str) -> torch.Tensor:
+        """Runs HTSAT over both audios of every pair, `encoder_clips_per_call` clips at a time: `(B, 2, T, M)` ->
+        the `output` field of `ClapAudioModel`'s output, over the 2B clips in order."""
         if input_features.dim() != 4 or input_features.shape[1] != 2:
             raise ValueError(
                 "input_features must have shape (batch_size, 2, frames, mel_bins) -- audio 1 and audio 2 of each "
                 f"pair -- but got {tuple(input_features.shape)}. Build it with AdiffProcessor(audio=[(a, b), ...]).")
         batch, pair, frames, mels = input_features.shape
-        clips = input_features.reshape(batch * pair, 1, frames, mels)  # (2B, 1, T, M)
-        return self.audio_encoder(input_features=clips.to(self.audio_encoder.dtype))
+        clips = input_features.reshape(batch * pair, 1, frames, mels).to(self.audio_encoder.dtype)  # (2B, 1, T, M)
+        return torch.cat([getattr(self.audio_encoder(input_features=chunk), output)
+                          for chunk in clips.split(self.encoder_clips_per_call)])
 
     def encode_audio(self, input_features: torch.Tensor) -> torch.Tensor:
         """HTSAT clip embeddings of both audios of every pair, in one encoder call.
@@ -200,7 +216,7 @@ class AdiffModel(AdiffPreTrainedModel):
 
         Returns: `torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`.
         """
-        pooled = self._encode_clips(input_features).pooler_output  # (2B, D)
+        pooled = self._encode_clips(input_features, "pooler_output")  # (2B, D)
         return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D)
 
     def get_audio_events(self, input_features: torch.Tensor) -> AdiffEventHeadOutput:
@@ -212,7 +228,7 @@ class AdiffModel(AdiffPreTrainedModel):
         if self.event_head is None:
             raise ValueError("This model has no event head (config.num_event_classes == 0), so it cannot report "
                              "event probabilities. Use a model trained or converted with an event head.")
-        grid = self._encode_clips(input_features).last_hidden_state
+        grid = self._encode_clips(input_features, "last_hidden_state")
         events = self.event_head(grid)
         batch = input_features.shape[0]
         return AdiffEventHeadOutput(
@@ -265,7 +281,9 @@ class AdiffModel(AdiffPreTrainedModel):
         if self.audio_segment_embeddings is not None:
             audio_prefix_1, audio_prefix_2 = self.audio_segment_embeddings(audio_prefix_1, audio_prefix_2)
         embeddings = self.get_input_embeddings()
-        prompt_prefix = self.prompt_mapper(embeddings(prompt_input_ids))  # (B, prefix_length, E)
+        # A batch usually asks every pair the same prompt (one tier): map each distinct prompt once.
+        prompts, prompt_of_pair = torch.unique(prompt_input_ids, dim=0, return_inverse=True)  # (U, L_prompt), (B,)
+        prompt_prefix = self.prompt_mapper(embeddings(prompts))[prompt_of_pair]  # (B, prefix_length, E)
         parts = [audio_prefix_1, audio_prefix_2, prompt_prefix]
         if self.config.use_separator:
             separator = embeddings.weight[self.config.separator_token_id]  # (E,)
@@ -501,6 +519,15 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                 f"{context - inputs_embeds.shape[1]} new tokens.")
         if attention_mask is None:
             attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+        generation_config = kwargs.get("generation_config") or self.generation_config
+        caller_cache = kwargs.get("cache", kwargs.get("past_key_values"))  # the latter: transformers' older name
+        if caller_cache is None and kwargs.get("cache_implementation", generation_config.cache_implementation) is None:
+            # A KV cache allocated once for prefix + new tokens: the default cache grows by concatenation and so
+            # copies itself at every step (a fifth of a batch-8 decoding step on CPU). Compiling the decoding step,
+            # which transformers would otherwise do on GPUs for such a cache, stays opt-in (compile_config=...).
+            kwargs["cache_implementation"] = "static"
+            if "compile_config" not in kwargs:
+                kwargs.setdefault("disable_compile", True)
         return super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
 
 __all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",

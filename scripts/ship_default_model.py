@@ -1,6 +1,6 @@
 """Install a trained model as the package's default (`adiff/default_model/`): copy the inference files of its
 `save_pretrained` folder, evaluate it on the held-out SynthDiff test split, and write its model card (metrics,
-training data, limits).
+training data, limits, and the measurements and release history kept in `docs/default_model.md`).
 
     python scripts/ship_default_model.py runs/adiff-synth-small/model runs/adiff-synth-small/corpus \
         --eval-dir runs/adiff-synth-small/eval
@@ -23,6 +23,9 @@ from training.evaluation import evaluate_model  # noqa: E402
 # provides the code) stay behind.
 SHIPPED_SUFFIXES = (".json", ".safetensors", ".txt")
 SHIPPED_EXCLUDE = ("training_recipe.json", "trainer_state.json", "conversion_report.json")
+# The shipped model's measurements and release history: a docs page whose text after NOTES_MARKER ends the card.
+RELEASE_NOTES = REPO / "docs" / "default_model.md"
+NOTES_MARKER = "-->\n"
 
 TRAINING = """Trained from scratch on this machine (2 CPU cores) by the project's own recipe,
 `scripts/train_default_model.sh`
@@ -44,6 +47,13 @@ LIMITS = (
     "Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.",
     "It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time}.",
 )
+
+
+def release_notes() -> str:
+    """The card's last section: `docs/default_model.md` below its opening comment, under its title as `##`."""
+    text = RELEASE_NOTES.read_text(encoding="utf-8")
+    title = text.partition("\n")[0]
+    return f"#{title}\n\n{text.partition(NOTES_MARKER)[2].strip()}\n"
 
 
 def _drop_machine_paths(value):
@@ -131,7 +141,8 @@ def main(argv=None) -> int:
                  classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
     build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
                      training_data=TRAINING.format(**facts),
-                     limitations=[line.format(**facts) for line in LIMITS] + list(args.limit_note))
+                     limitations=[line.format(**facts) for line in LIMITS] + list(args.limit_note),
+                     notes=release_notes())
     print(report.to_markdown())
     print(json.dumps(report.targets(), indent=1, default=str))
     return 0

@@ -85,7 +85,8 @@ stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
   --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 # Stage 3b: two more epochs of stage 3 from its final folder, at a lower peak rate (2e-4, warmup and cosine again)
 # and a new shuffle (seed + 1); about 25 min. Release 7 = release 6 + this pass: validation loss 0.378 -> 0.369,
-# tier-1 fact precision 0.737 -> 0.762 (README). STAGE3B=0 skips it and keeps the recipe within two hours.
+# tier-1 fact precision 0.737 -> 0.762 (docs/default_model.md). STAGE3B=0 skips it and keeps the recipe within two
+# hours.
 FINAL=stage3
 if [ "${STAGE3B:-1}" != 0 ]; then
   stage stage3b stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage3/final" \

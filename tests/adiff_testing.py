@@ -1,5 +1,9 @@
-"""Helpers for the tests of the `adiff` package: a tiny saved model, test clips, a PNG reader and a Hub stand-in."""
+"""Helpers for the tests of the `adiff` package: a tiny saved model, test clips, a PNG reader, a Hub stand-in and a
+Python process that cannot import some of this project's packages."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +12,7 @@ import torch
 from conftest import build_tiny_config, build_tiny_tokenizer
 
 SAMPLE_RATE = 32000  # AdiffFeatureExtractor's default rate
+PROJECT_PACKAGES = ("adiff", "configuration_adiff", "modeling_adiff", "processing_adiff", "training")
 
 
 def save_tiny_model(folder: Path, seed: int = 0, **config_overrides) -> Path:
@@ -64,3 +69,23 @@ class FakeHfApi:
         files = {path.name: path.read_bytes() for path in Path(folder_path).iterdir()}
         self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
         return f"https://hub.example/{repo_id}/commit/1"
+
+
+def run_python_without(blocked: tuple[str, ...], script: str, cwd: Path, library_importable: bool = False) -> str:
+    """Runs `script` in a fresh offline interpreter in `cwd` where the packages `blocked` cannot be imported (a user
+    who never installed them), with this checkout importable only if `library_importable`. Asserts it exits 0 and
+    returns the last line it printed."""
+    blocker = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               f"        if name.split('.')[0] in {tuple(blocked)!r}:\n"
+               "            raise ImportError(f'{name} is blocked in this test')\n"
+               "sys.meta_path.insert(0, Block())\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    if library_importable:
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_MODULES_CACHE=str(Path(cwd) / "modules"))
+    result = subprocess.run([sys.executable, "-c", blocker + script], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]

@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 from conftest import FIXTURES, REPO_ROOT
+from transformers import AutoTokenizer
 
 from configuration_adiff import AdiffConfig
 from modeling_adiff.convert_official import (
@@ -101,6 +102,33 @@ def test_merges_are_recovered_from_ranks_in_rank_order():
         builder.ranks_to_vocab_and_merges({b"a": 0, b"b": 1, b"c": 2, b"abc": 3})
     with pytest.raises(ValueError, match="without gaps"):
         builder.read_tiktoken_ranks("YQ== 0\nYg== 2\n")
+
+
+def test_converter_accepts_gpt2s_own_vocab_and_merges_files(tmp_path, io):
+    from transformers import AutoProcessor
+
+    import processing_adiff  # noqa: F401  (registers the Auto classes)
+
+    bare = tmp_path / "gpt2"  # what the GPT-2 release ships: no tokenizer_config.json, no tokenizer.json
+    bare.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        (bare / name).write_bytes((GPT2_TOKENIZER / name).read_bytes())
+    output = tmp_path / "converted"
+    assert main([str(CKPT), str(output), "--config", str(CONFIG_JSON), "--tokenizer", str(bare)]).processor_saved
+    tokenizer = AutoProcessor.from_pretrained(output).tokenizer
+    assert tokenizer.pad_token == "!" and tokenizer.eos_token_id == 50256
+    text = io["prompt_text_tokenized"]
+    assert tokenizer(text)["input_ids"] == AutoTokenizer.from_pretrained(GPT2_TOKENIZER)(text)["input_ids"]
+
+
+def test_converter_names_the_tokenizer_files_it_needs(tmp_path):
+    half = tmp_path / "gpt2"
+    half.mkdir()
+    (half / "vocab.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"neither a saved tokenizer .* nor GPT-2's vocab.json and merges.txt "
+                                         r"\(found: \['vocab.json'\]\)"):
+        main([str(CKPT), str(tmp_path / "out"), "--config", str(CONFIG_JSON), "--tokenizer", str(half)])
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 # ---------------------------------------------------------------------------------------------------- key plan

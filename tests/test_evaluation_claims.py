@@ -23,6 +23,24 @@ def names(text):
     ("Audio 1 is distorted by clipping.", {Claim("clipped", 1, True)}),
     ("Audio 1 and Audio 2 are identical.", {Claim("identical")}),
     ("There is no audible difference between Audio 1 and Audio 2.", {Claim("identical")}),
+    # the real-world property words of a source corpus, and their inverse forms
+    ("Audio 1 sounds brighter than Audio 2.", {Claim("brighter", 1)}),
+    ("Audio 2 sounds duller than Audio 1.", {Claim("brighter", 1)}),
+    ("Audio 1 sounds darker than Audio 2.", {Claim("brighter", 2)}),
+    ("Audio 2 is higher-pitched compared with Audio 1.", {Claim("higher_pitched", 2)}),
+    ("Audio 2 is pitched down compared with Audio 1.", {Claim("higher_pitched", 1)}),
+    ("Audio 1 starts later than Audio 2.", {Claim("starts_later", 1)}),
+    ("The sounds of Audio 2 are delayed relative to Audio 1.", {Claim("starts_later", 2)}),
+    ("Audio 2 starts earlier than Audio 1.", {Claim("starts_later", 1)}),
+    ("Audio 1 carries a low mains hum that Audio 2 does not.", {Claim("hummier", 1)}),
+    ("Audio 1 has less hum than Audio 2.", {Claim("hummier", 2)}),
+    ("Audio 2 has crackles that Audio 1 does not.", {Claim("clickier", 2)}),
+    ("Audio 2 has a click.", {Claim("clickier", 2)}),
+    ("Audio 1 has compression artefacts that Audio 2 lacks.", {Claim("more_compressed", 1)}),
+    ("Audio 2 sounds lossy-coded, Audio 1 does not.", {Claim("more_compressed", 2)}),
+    ("Audio 1 has no hum and is not brighter.", set()),
+    ("Audio 1 has a siren over road traffic hum.",
+     {Claim("has_event", 1, "siren"), Claim("background", 1, "traffic")}),
 ])
 def test_single_claims(text, expected):
     assert extract_claims(text) == frozenset(expected)
@@ -101,3 +119,62 @@ def test_grammar_explanations_are_read_exactly():
             assert scores["all"].recall == 1.0, tier
         swapped = [t.replace("Audio 1", "@").replace("Audio 2", "Audio 1").replace("@", "Audio 2") for t in texts]
         assert [extract_claims(s) for s in swapped] == [swap_claims(extract_claims(t)) for t in texts]
+
+
+SOURCE_CLASSES = ("alarm_clock", "french_horn", "chime", "music", "sound", "speech")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Audio 1 has an alarm clock, Audio 2 an alarm.", {Claim("has_event", 1, "alarm_clock"),
+                                                         Claim("has_event", 2, "alarm")}),
+    ("Audio 2 adds a french horn that Audio 1 lacks.", {Claim("has_event", 2, "french_horn"),
+                                                          Claim("lacks_event", 1, "french_horn")}),
+    ("Audio 1 has a chime.", {Claim("has_event", 1, "chime")}),  # the corpus's class, not the catalogue's bell
+    ("Audio 1 has a piece of music and a voice speaking.", {Claim("has_event", 1, "music"),
+                                                             Claim("has_event", 1, "speech")}),
+    ("Audio 1 has a sound where Audio 2 has an unidentified sound.", {Claim("has_event", 1, "sound"),
+                                                                       Claim("has_event", 2, "sound")}),
+    ("The sound of Audio 1 is replaced by a french horn in Audio 2.", {
+        Claim("has_event", 1, "sound"), Claim("lacks_event", 2, "sound"), Claim("has_event", 2, "french_horn"),
+        Claim("lacks_event", 1, "french_horn")}),
+    ("The french horn of Audio 1 is replaced by a sound in Audio 2.", {
+        Claim("has_event", 1, "french_horn"), Claim("lacks_event", 2, "french_horn"), Claim("has_event", 2, "sound"),
+        Claim("lacks_event", 1, "sound")}),
+    ("Audio 2 is missing the chime and sound heard in Audio 1.", {
+        Claim("has_event", 1, "chime"), Claim("has_event", 1, "sound"), Claim("lacks_event", 2, "chime"),
+        Claim("lacks_event", 2, "sound")}),
+    # "sound" as a verb, a plural, the whole clip or "sound sources" names no sound
+    ("Audio 1 sounds brighter; both sound muffled. The sound of Audio 2 is louder.", {
+        Claim("brighter", 1), Claim("timbre", 1, "muffled"), Claim("timbre", 2, "muffled"), Claim("louder", 2)}),
+    ("Audio 1 has only rain, with no other sounds; the contrast lies in the sound sources.", {
+        Claim("background", 1, "rain"), Claim("no_events", 1)}),
+])
+def test_source_corpus_sound_classes(text, expected):
+    assert extract_claims(text, SOURCE_CLASSES) == frozenset(expected)
+
+
+def test_sound_classes_only_change_what_names_them(caplog):
+    # without the corpus's classes: the catalogue's readings, and no generic "sound"
+    assert extract_claims("Audio 1 has a chime and a sound.") == {Claim("has_event", 1, "bell")}
+    assert extract_claims("Audio 1 has an alarm clock.") == {Claim("has_event", 1, "alarm")}
+    # a source label wins over a catalogue synonym even when the catalogue's class is in the corpus too
+    assert extract_claims("Audio 1 has a chime and a ringing bell.", ("bell", "chime")) == {
+        Claim("has_event", 1, "chime"), Claim("has_event", 1, "bell")}
+    # a class named like a background keeps the background meaning, and says so
+    with caplog.at_level("WARNING"):
+        assert extract_claims("Audio 1 has wind.", ("wind", "organ")) == {Claim("background", 1, "wind")}
+    assert "'wind' (e:wind read as g:wind)" in caplog.text
+    with pytest.raises(TypeError, match="got the str 'organ'; wrap it in a list"):
+        extract_claims("Audio 1 has an organ.", "organ")
+
+
+def test_grammar_texts_of_real_world_edits_swap_and_differ():
+    text = ("Audio 1 sounds brighter than Audio 2; Audio 2 is lower-pitched compared with Audio 1; "
+            "Audio 2 starts later than Audio 1; Audio 1 carries a low hum that Audio 2 does not; "
+            "Audio 2 has clicks that Audio 1 does not; Audio 1 has compression artefacts that Audio 2 lacks.")
+    claims = extract_claims(text)
+    assert claims == {Claim("brighter", 1), Claim("higher_pitched", 1), Claim("starts_later", 2), Claim("hummier", 1),
+                      Claim("clickier", 2), Claim("more_compressed", 1)}
+    swapped = text.replace("Audio 1", "@").replace("Audio 2", "Audio 1").replace("@", "Audio 2")
+    assert extract_claims(swapped) == swap_claims(claims)
+    assert difference_claims(claims) == claims  # every one says the clips differ

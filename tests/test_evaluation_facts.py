@@ -37,6 +37,48 @@ def test_judge_claim():
     assert judge_claim(Claim("louder", 1), quiet) is False
 
 
+def source_clip(labels=(), tilt=0.0, pitch=0.0, shift=0.0, hum_hz=None, clicks=0, codec=None):
+    return {**clip(labels), "eq_tilt_db_per_octave": tilt, "pitch_semitones": pitch, "time_shift_s": shift,
+            "hum_hz": hum_hz, "clicks": clicks, "codec": codec}
+
+
+# A source-corpus pair: Audio 2 is brighter (EQ tilt) and has hum; the other real-world facts hold nothing.
+SOURCE = dict(FACTS, louder=None, loudness_diff_db=0.5, more_reverberant=None, timbre_differs=False,
+              events_only_in_2=[], order_changed=False, brighter=2, higher_pitched=None, starts_later=None, hummier=2,
+              clickier=None, more_compressed=None, clip1=source_clip(["beep"]),
+              clip2=source_clip(["beep"], tilt=4.0, hum_hz=50))
+
+
+def test_judge_real_world_claims():
+    assert judge_claim(Claim("brighter", 2), SOURCE) is True and judge_claim(Claim("brighter", 1), SOURCE) is False
+    assert judge_claim(Claim("hummier", 2), SOURCE) is True and judge_claim(Claim("hummier", 1), SOURCE) is False
+    # the facts hold none of these: neither clip is pitched, delayed, clicky or lossy-coded
+    for kind in ("higher_pitched", "starts_later", "clickier", "more_compressed"):
+        assert judge_claim(Claim(kind, 1), SOURCE) is False, kind
+    slight = dict(SOURCE, higher_pitched=None, clip2=source_clip(["beep"], pitch=0.3))  # under the 0.5 threshold
+    assert judge_claim(Claim("higher_pitched", 2), slight) is None
+    assert judge_claim(Claim("higher_pitched", 1), slight) is False
+    # another difference that changes the same property leaves the claim unjudged
+    assert judge_claim(Claim("higher_pitched", 1), dict(SOURCE, faster=1)) is None
+    assert judge_claim(Claim("starts_later", 2), dict(SOURCE, events_only_in_2=["siren"])) is None
+    both = dict(SOURCE, hummier=None, clip1=source_clip(["beep"], hum_hz=60))
+    assert judge_claim(Claim("hummier", 1), both) is None
+    assert judge_claim(Claim("brighter", 2), dict(SOURCE, identical=True)) is False
+    # a synthesised corpus records no real-world fact: unjudged
+    assert judge_claim(Claim("brighter", 2), FACTS) is None and judge_claim(Claim("clickier", 1), FACTS) is None
+
+
+def test_real_world_differences_are_checkable():
+    differences = checkable_differences(SOURCE)
+    assert {(d.fact_type, *d.required) for d in differences} >= {("brightness", Claim("brighter", 2)),
+                                                                 ("hum", Claim("hummier", 2))}
+    text = "Audio 1 sounds darker than Audio 2, and Audio 2 carries a low hum that Audio 1 does not."
+    scores = fact_accuracy([extract_claims(text), extract_claims("Audio 1 sounds brighter.")], [SOURCE] * 2)
+    assert (scores["brightness"].correct, scores["brightness"].contradicted, scores["brightness"].stated) == (1, 1, 1)
+    assert scores["hum"].recall == 0.5 and scores["pitch"].differences == 0
+    assert [d.fact_type for d in checkable_differences(FACTS)] == ["loudness", "reverb", "timbre", "events"]
+
+
 def test_fact_accuracy_precision_and_recall():
     correct = "Audio 2 adds a siren that Audio 1 lacks; Audio 2 is louder, more reverberant and muffled."
     wrong = "Audio 1 is louder and Audio 1 sounds muffled."

@@ -5,7 +5,7 @@ the truth and so must score perfectly."""
 import numpy as np
 import pytest
 
-from training.evaluation import extract_claims, load_eval_set
+from training.evaluation import extract_claims, fact_accuracy, load_eval_set
 from training.evaluation.claims import Claim
 from training.evaluation.pair_checks import (contradictions, edit_accuracy, hallucination_rate, loudness_direction,
                                              pair_checks, tier_agreement)
@@ -84,6 +84,14 @@ def test_hallucinated_sources_are_names_neither_clip_holds():
     texts = ["Audio 1 has an alarm clock ringing and Audio 2 has steel drums.", "Audio 2 has a siren."]
     assert hallucination_rate([claims(t) for t in texts], [source] * 2).examples == [
         {"index": 1, "absent": ["has_event(audio 2, siren)"]}]
+    # read with the corpus's classes, a source label is its class; the generic "a sound" names no source, so it is
+    # absent only from a pair without any sound
+    classes = ("alarm_clock", "steel_drums", "sound", "organ")
+    texts = ["Audio 1 has an alarm clock, and Audio 2 has a sound.", "Audio 2 has an organ."]
+    score = hallucination_rate([extract_claims(t, classes) for t in texts], [source] * 2)
+    assert score.examples == [{"index": 1, "absent": ["has_event(audio 2, organ)"]}] and score.source_claims == 3
+    empty = pair("unrelated", clip1=clip(), clip2=clip())
+    assert hallucination_rate([extract_claims("Audio 1 has a sound.", classes)], [empty]).texts_hallucinating == 1
 
 
 def test_contradictions_between_tiers():
@@ -95,6 +103,18 @@ def test_contradictions_between_tiers():
     assert contradictions(claims("Audio 1 has a beep."), claims("Audio 1 has no beep."))
     assert not contradictions(claims("Audio 1 is louder."), claims("Audio 1 is louder and sounds muffled."))
     assert not contradictions(claims("Audio 1 has a beep."), claims("Audio 2 has no beep."))
+    # the real-world comparatives of a source corpus
+    for one, other in (("Audio 1 sounds brighter.", "Audio 2 sounds brighter than Audio 1."),
+                       ("Audio 1 sounds brighter than Audio 2.", "Audio 1 sounds duller than Audio 2."),
+                       ("Audio 2 is pitched up.", "Audio 2 is lower-pitched compared with Audio 1."),
+                       ("Audio 1 starts later than Audio 2.", "Audio 2 starts later than Audio 1."),
+                       ("Audio 1 carries a low hum that Audio 2 does not.", "Audio 2 has mains hum."),
+                       ("Audio 1 has clicks.", "Audio 2 has crackles that Audio 1 does not."),
+                       ("Audio 1 sounds lossy-coded.", "Audio 2 has compression artefacts that Audio 1 lacks.")):
+        assert len(contradictions(claims(one), claims(other))) == 1, (one, other)
+        assert not contradictions(claims(one), claims(one))
+    assert contradictions(claims("They are identical."), claims("Audio 2 has clicks.")) == [
+        (Claim("identical"), Claim("clickier", 2))]
 
 
 def test_tier_agreement_per_tier_pair_and_overall():
@@ -125,7 +145,9 @@ def test_report_sections_and_targets_from_hand_written_results():
     assert targets["hallucinated-source rate"] == {"value": 0.0, "threshold": 0.15, "at_most": True, "met": True,
                                                    "note": None}
     assert targets["same claims under dither"]["met"] is None
+    report.facts = {"all": {k: v.as_dict() for k, v in fact_accuracy([claims(t) for t in texts], facts).items()}}
     markdown = report.to_markdown()
+    assert "| identity | all |" in markdown  # no real-world fact type measured: no column for it
     assert "| gain | 1.000 (2/2) | 0.500 (1/2) | 0.750 (3/4) |" in markdown
     assert "| all | 0.750 (right 3, wrong 1, unstated 0) |" in markdown
     assert "| 1-2 | 0.500 (1/2) |" in markdown and "| hallucinated-source rate | 0.000 | <= 0.15 | yes |" in markdown

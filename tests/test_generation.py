@@ -67,7 +67,7 @@ def test_base_size_default_budget_covers_the_longest_tier():
 
     config = default_generation_config(AdiffConfig())
     assert config.max_new_tokens == DEFAULT_MAX_NEW_TOKENS == max(TIER_MAX_NEW_TOKENS.values())
-    assert config.eos_token_id == config.pad_token_id == 50256
+    assert config.eos_token_id == 50256 and config.pad_token_id == 0  # finished rows padded with the prompts' "!"
 
 
 def test_tier_budgets_cover_exactly_the_prompt_tiers():
@@ -141,6 +141,20 @@ def test_batched_greedy_equals_per_pair_with_padding(model, inputs):
     for i, row in enumerate(single):
         expected[i, :len(row)] = row
     assert torch.equal(batched, expected)
+
+
+def test_default_decoding_uses_a_preallocated_cache_with_the_same_tokens(model, inputs):
+    from transformers import DynamicCache, StaticCache
+
+    caches = []
+    handle = model.model.language_model.register_forward_hook(
+        lambda module, args, kwargs, output: caches.append(type(kwargs["cache"])), with_kwargs=True)
+    default = model.generate(**inputs, max_new_tokens=6)
+    handle.remove()
+    assert set(caches) == {StaticCache}
+    growing = model.generate(**inputs, max_new_tokens=6, cache_implementation="dynamic")
+    callers = model.generate(**inputs, max_new_tokens=6, cache=DynamicCache())  # the caller's own cache is used
+    assert torch.equal(default, growing) and torch.equal(default, callers)
 
 
 def test_generation_stops_at_the_configured_end_of_text(model, inputs):

@@ -2,14 +2,12 @@
 folder as remote code by someone who never installed this project."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
-from adiff_testing import FakeHfApi, save_tiny_model, tone_and_burst, write_wav
+from adiff_testing import (PROJECT_PACKAGES, FakeHfApi, run_python_without, save_tiny_model, tone_and_burst,
+                           write_wav)
 from transformers import pipeline
 
 import adiff.hub as hub
@@ -54,8 +52,9 @@ def test_export_writes_code_auto_map_custom_pipeline_and_card(model_dir, tmp_pat
     assert processor["auto_map"] == {"AutoProcessor": "processing_adiff.AdiffProcessor"}
     assert processor["feature_extractor"]["auto_map"]["AutoFeatureExtractor"] == \
         "feature_extraction_adiff.AdiffFeatureExtractor"
-    # The local folder stays plain, so `pipeline("audio-difference", model=folder)` needs no trust_remote_code.
-    assert "custom_pipelines" not in json.loads((model_dir / "config.json").read_text())
+    # save_pretrained (after `import adiff`) wrote the same pipeline entry and code into the local folder
+    assert json.loads((model_dir / "config.json").read_text())["custom_pipelines"] == config["custom_pipelines"]
+    assert (model_dir / "pipeline.py").read_text() == (out / "pipeline.py").read_text()
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         hub.export_for_hub(model_dir, out)
     # A hand-written card is kept; a card this module generated is regenerated with the new results.
@@ -98,6 +97,10 @@ def test_model_card_header_and_body(model_dir, tmp_path, report):
             "cross-projection (1 layers)") in hub.build_model_card(variant, write=False)
     plain = card_header(hub.build_model_card(model_dir, datasets=["someone/synthdiff"], write=False))
     assert plain["datasets"] == ["someone/synthdiff"] and plain["model-index"] == [] and plain["metrics"] == []
+    with_notes = hub.build_model_card(model_dir, results=report, notes="## Release history\n\nRelease 1: first.\n",
+                                      write=False)
+    assert "\n## Release history\n\nRelease 1: first.\n\n## Citation" in with_notes
+    assert with_notes.index("## Evaluation") < with_notes.index("## Release history")
 
 
 def test_card_errors(model_dir, tmp_path):
@@ -129,22 +132,20 @@ def test_push_uploads_the_exported_folder(model_dir, monkeypatch, report):
     assert card_header(c["files"]["README.md"].decode())["model-index"][0]["name"] == "adiff-tiny"
 
 
-def test_remote_code_loads_without_the_project(model_dir, tmp_path):
-    folder = hub.export_for_hub(model_dir, tmp_path / "hub")
+@pytest.mark.parametrize("made_by", ["export_for_hub", "save_pretrained"])
+def test_remote_code_loads_without_the_project(made_by, model_dir, tmp_path):
+    # The exported copy, or the folder plain model.save_pretrained + processor.save_pretrained wrote (push_to_hub
+    # uploads what save_pretrained writes).
+    folder = hub.export_for_hub(model_dir, tmp_path / "hub") if made_by == "export_for_hub" else model_dir
     tone, burst = tone_and_burst(seconds=2.0, burst=(0.5, 1.0))
     paths = [str(tmp_path / "tone.wav"), str(tmp_path / "burst.wav")]
     write_wav(tmp_path / "tone.wav", tone), write_wav(tmp_path / "burst.wav", burst)
+    # This process imported adiff: its installed pipeline serves the folder, with no trust_remote_code.
     local = pipeline("audio-difference", model=str(model_dir), device="cpu")
+    assert type(local).__module__ == "adiff.pipeline"
     expected = [local(*paths, tier=tier, max_new_tokens=4) for tier in (1, 3)]
     script = (
-        "import json, sys\n"
-        # A user who never installed this project: none of its packages can be imported.
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('adiff', 'configuration_adiff', 'modeling_adiff', 'processing_adiff',\n"
-        "                                  'training'):\n"
-        "            raise ImportError(name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+        "import json\n"
         "from transformers import AutoModel, AutoProcessor, pipeline\n"
         f"folder, paths = {str(folder)!r}, {paths!r}\n"
         "model = AutoModel.from_pretrained(folder, trust_remote_code=True)\n"
@@ -155,12 +156,8 @@ def test_remote_code_loads_without_the_project(model_dir, tmp_path):
         "                  'outputs': [pipe(*paths, tier=t, max_new_tokens=4) for t in (1, 3)],\n"
         "                  'named': named([tuple(paths)], tier=1, max_new_tokens=4)}))\n"
     )
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    # A user who never installed this project: none of its packages can be imported.
+    loaded = json.loads(run_python_without(PROJECT_PACKAGES, script, cwd=tmp_path))
     assert all(module.startswith("transformers_modules.") for module in loaded["modules"]), loaded["modules"]
     assert loaded["outputs"] == expected
     assert loaded["named"] == [expected[0]]

@@ -70,13 +70,20 @@ def test_prefix_and_logit_shapes(model, tiny_config):
     assert torch.isfinite(out.loss)
 
 
-def test_both_audios_go_through_one_encoder_call(model, tiny_config):
-    features, prompt = _inputs(tiny_config)
-    calls = []
-    handle = model.model.audio_encoder.register_forward_hook(lambda m, args, kw_out: calls.append(1))
-    model.generate(input_features=features, prompt_input_ids=prompt, max_new_tokens=3)
+def test_audios_are_encoded_a_few_clips_per_call_with_the_same_embeddings(model, tiny_config):
+    features, prompt = _inputs(tiny_config)  # 3 pairs = 6 clips
+    clips_per_call = []
+    handle = model.model.audio_encoder.register_forward_hook(
+        lambda module, args, kwargs, output: clips_per_call.append(kwargs["input_features"].shape[0]),
+        with_kwargs=True)
+    model.model.encoder_clips_per_call = 6
+    whole = model.model.encode_audio(features)
+    model.model.encoder_clips_per_call = 4
+    chunked = model.model.encode_audio(features)
+    model.generate(input_features=features, prompt_input_ids=prompt, max_new_tokens=3)  # encodes once, then decodes
     handle.remove()
-    assert len(calls) == 1
+    assert clips_per_call == [6, 4, 2, 4, 2]
+    torch.testing.assert_close(chunked, whole)
 
 
 def test_naive_baseline_has_no_separator_or_cross_projection(tiny_tokenizer):

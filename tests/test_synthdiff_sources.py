@@ -41,16 +41,20 @@ def _recording(rng, label, rate, seconds=2.5):
     return (0.3 * audio / np.abs(audio).max()).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    root = tmp_path_factory.mktemp("library")
+def write_library(root, recordings=_LIBRARY):
+    """Write `recordings` ((label, file name, rate, channels, format) each) under `root`, a sub-folder per label."""
     rng = np.random.default_rng(0)
-    for label, name, rate, channels, fmt in _LIBRARY:
+    for label, name, rate, channels, fmt in recordings:
         folder = root / label if label else root
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         audio = _recording(rng, label, rate)
         sf.write(folder / name, np.repeat(audio[:, None], channels, axis=1), rate, format=fmt)
     return root
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    return write_library(tmp_path_factory.mktemp("library"))
 
 
 @pytest.fixture(scope="module")

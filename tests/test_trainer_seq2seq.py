@@ -79,3 +79,30 @@ def test_generation_metrics_scores_decoded_predictions_against_the_labels(synth_
     assert exact["BLEU-4"] > 0.99 and exact["fact_accuracy"] == 1.0 and exact["fact_recall"] > 0.5
     shifted = compute_metrics(EvalPrediction(predictions=np.roll(generated, 1, axis=0), label_ids=labels))
     assert shifted["BLEU-4"] < exact["BLEU-4"] and shifted["fact_accuracy"] < 1.0
+
+
+def test_default_and_converted_models_leave_trainer_nothing_to_align(tmp_path):
+    """`Trainer(processing_class=processor).train()` first aligns the model's special tokens with the tokenizer's
+    (`align_special_tokens`); a model built from `AdiffConfig()` and a converted official checkpoint declare the
+    prompt pad token "!" their processor pads with, so nothing changes."""
+    from conftest import FIXTURES
+    from transformers import AutoModel, AutoProcessor, AutoTokenizer
+    from transformers.trainer_utils import align_special_tokens
+
+    from configuration_adiff import AdiffConfig
+    from modeling_adiff import AdiffForConditionalGeneration
+    from modeling_adiff.convert_official import convert_official_checkpoint
+    from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
+
+    official = FIXTURES / "official"
+    convert_official_checkpoint(official / "official_tiny.ckpt", tmp_path, config_json=official /
+                                "official_tiny_config.json", tokenizer_dir=FIXTURES / "gpt2_tokenizer")
+    converted = (AutoModel.from_pretrained(tmp_path), AutoProcessor.from_pretrained(tmp_path))
+    with torch.device("meta"):  # the official base size: only its configs matter here
+        default = AdiffForConditionalGeneration(AdiffConfig())
+    gpt2 = AutoTokenizer.from_pretrained(FIXTURES / "gpt2_tokenizer")  # pad "!" (id 0), as the official code sets
+    for model, processor in ((default, AdiffProcessor(AdiffFeatureExtractor(), gpt2)), converted):
+        settings = (model.config.text_config.to_dict(), model.generation_config.to_dict())
+        align_special_tokens(model, processor)
+        assert (model.config.text_config.to_dict(), model.generation_config.to_dict()) == settings
+        assert model.config.text_config.pad_token_id == model.generation_config.pad_token_id == processor.pad_token_id

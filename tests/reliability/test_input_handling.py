@@ -1,4 +1,4 @@
-"""Bad and unusual input through `AdiffProcessor`: each case of the README's "Input handling" table has exactly one
+"""Bad and unusual input through `AdiffProcessor`: each case of the table in docs/input_handling.md has exactly one
 outcome, pinned here (exception type and message, or the exact successful result)."""
 
 import os

@@ -49,12 +49,15 @@ class EvalRow:
 
 @dataclass
 class EvalSet:
-    """Rows to evaluate, what was skipped, and where they came from."""
+    """Rows to evaluate, what was skipped, where they came from, and the sound classes of their corpus (the clip
+    labels of the facts, and a source corpus's classes of every split from its `corpus.json`: what the claim parser
+    reads as sounds, `claims.extract_claims(text, sound_classes)`)."""
 
     name: str
     rows: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)
     facts_source: str | None = None
+    sound_classes: tuple = ()
 
     @property
     def has_facts(self) -> bool:
@@ -86,6 +89,16 @@ def read_facts(path, audio_root=None) -> dict:
                                  "with its CSV rows.")
             facts[(resolve_path(record["filepath1"], root), resolve_path(record["filepath2"], root))] = record
     return facts
+
+
+def sound_classes_of(facts_list, corpus_info: dict | None = None) -> tuple:
+    """The sorted sound classes the clips of `facts_list` hold, and those of every split of a source corpus whose
+    `corpus.json` content is `corpus_info` (so a train-only class named in a test text is read, and can be found
+    absent)."""
+    classes = {label for facts in facts_list if facts for a in (1, 2) for label in facts[f"clip{a}"]["labels"]}
+    for split in ((corpus_info or {}).get("sources") or {}).get("splits", {}).values():
+        classes.update(split.get("classes", {}))
+    return tuple(sorted(classes))
 
 
 def synthdiff_facts_for(rows, cache: dict | None = None) -> list | None:
@@ -168,12 +181,15 @@ def load_eval_set(dataset, *, split: str | None = None, audio_root=None, tiers=(
     if max_pairs is not None and (isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1):
         raise ValueError(f"max_pairs must be a positive integer or None, got {max_pairs!r}.")
     facts, facts_source = {}, None
+    corpus_info = None
     if isinstance(dataset, (str, Path)):
         data_file, facts_file = _locate(dataset, split)
         table = load_explanations(data_file, audio_root)
         name = str(data_file)
         if facts_file is not None:
             facts, facts_source = read_facts(facts_file, audio_root), str(facts_file)
+            if (data_file.parent / "corpus.json").is_file():
+                corpus_info = json.loads((data_file.parent / "corpus.json").read_text(encoding="utf-8"))
     else:
         table = load_explanations(dataset)
         name = (dataset.info.dataset_name if dataset.info is not None else None) or "datasets.Dataset"
@@ -206,9 +222,11 @@ def load_eval_set(dataset, *, split: str | None = None, audio_root=None, tiers=(
         out.rows.append(EvalRow(index=index, pair=pair, audio1=reader.audio(row, 1), audio2=reader.audio(row, 2),
                                 tier=row["tier"], reference=row["answer"], facts=row_facts))
     out.skipped = dict(skipped)
+    out.sound_classes = sound_classes_of([row.facts for row in out.rows], corpus_info)
     if not out.rows:
         raise ValueError(f"{name}: no row to evaluate for tiers {tiers} (skipped: {out.skipped or 'none'}).")
     return out
 
 
-__all__ = ["DEFAULT_SPLIT", "EvalRow", "EvalSet", "read_facts", "synthdiff_facts_for", "load_eval_set"]
+__all__ = ["DEFAULT_SPLIT", "EvalRow", "EvalSet", "read_facts", "sound_classes_of", "synthdiff_facts_for",
+           "load_eval_set"]

@@ -1,7 +1,10 @@
 """Rule-based extraction of checkable claims from a difference explanation.
 
 The parser knows SynthDiff's vocabulary -- the sound names of `EVENT_SYNONYMS`, the background names of
-`BACKGROUND_SYNONYMS` and the property words of `PROPERTY_WORDS` -- and how texts name the two clips ("Audio 1",
+`BACKGROUND_SYNONYMS` and the property words of `PROPERTY_WORDS`, the real-world ones of a source corpus included
+(brighter / darker, higher- / lower-pitched, starts later, hum, clicks, compression artefacts) -- plus the names of
+the sound classes a corpus adds (`sound_classes`: a source corpus's labels and generic classes, named by
+`catalogue.sound_names`), and how texts name the two clips ("Audio 1",
 "the second recording", "both", "neither"). It reads any English explanation: on SynthDiff grammar output it recovers
 every stated fact, on free text (ACD/CLD answers, a model's output) it returns the claims it can recognise and
 ignores the rest, so it returns fewer claims rather than wrong ones.
@@ -18,17 +21,23 @@ How a text is read:
    and a mention ("no", "not", "lacks", "missing", "without", ...) negates it. Relative tails name the other clip:
    "... that Audio 1 lacks" / "..., absent from Audio 1" (the clause's sounds are absent there), "... heard in
    Audio 1" (present there), and "the X of Audio 1 is replaced by Y in Audio 2".
-4. Comparatives ("louder", "quieter", "more reverberant", "noisier", "faster", "slower", and the forms derived from
-   `PROPERTY_WORDS`) become pair claims naming the clip that has more of the property. When a text states a per-clip
+4. Comparatives ("louder", "quieter", "more reverberant", "noisier", "faster", "slower", "brighter", "duller",
+   "pitched up", "starts later", and the forms derived from `PROPERTY_WORDS`) become pair claims naming the clip that
+   has more of the property; a clip said to have hum, clicks or compression artefacts (the grammar adds "that Audio N
+   does not") is the one with more of them. When a text states a per-clip
    level for both clips (reverberation, noisy / clean) and the levels differ, the comparative claim is derived too.
 
 Claims on a clip's mood ("feels calm") and on the order of events are not extracted: the facts do not judge them.
 """
 
+import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from ..synthdiff.interface import BACKGROUND_SYNONYMS, EVENT_SYNONYMS, PROPERTY_WORDS, REVERBS
+from ..synthdiff.interface import BACKGROUND_SYNONYMS, EVENT_SYNONYMS, PROPERTY_WORDS, REVERBS, sound_names
+
+logger = logging.getLogger(__name__)
 
 # Claim kinds, grouped by the fact type that judges them.
 FACT_TYPES = {
@@ -41,7 +50,15 @@ FACT_TYPES = {
     "events": ("has_event", "lacks_event", "no_events"),
     "background": ("background",),
     "identity": ("identical",),
+    # real-world edits of a source corpus (`adiff synth --sources`), judged by the pair facts of the same name
+    "brightness": ("brighter",),
+    "pitch": ("higher_pitched",),
+    "timing": ("starts_later",),
+    "hum": ("hummier",),
+    "clicks": ("clickier",),
+    "codec": ("more_compressed",),
 }
+REALWORLD_FACT_TYPES = ("brightness", "pitch", "timing", "hum", "clicks", "codec")
 FACT_TYPE_OF_KIND = {kind: fact_type for fact_type, kinds in FACT_TYPES.items() for kind in kinds}
 
 
@@ -52,7 +69,8 @@ class Claim:
     Args:
         kind (`str`): what is claimed (see `FACT_TYPES`):
             - pair comparatives, `audio` being the clip with more of the property: `"louder"`, `"more_reverberant"`,
-              `"noisier"`, `"faster"` (`value` is `None`);
+              `"noisier"`, `"faster"`, and a source corpus's `"brighter"`, `"higher_pitched"`, `"starts_later"`,
+              `"hummier"`, `"clickier"`, `"more_compressed"` (`value` is `None`);
             - per-clip properties of clip `audio`: `"reverb"` (`value` one of `REVERBS`), `"timbre"` (`"muffled"` or
               `"thin"`), `"noisy"` and `"clipped"` (`value` `True` / `False`), `"background"` (a background name),
               `"has_event"` / `"lacks_event"` (a sound class name), `"no_events"` (no foreground sound; `None`);
@@ -84,19 +102,16 @@ def _comparative(word: str) -> str | None:
     return word[:-1] + "ier" if word.endswith("y") and " " not in word else None
 
 
-def _build_lexicon() -> dict:
-    """Phrase -> placeholder tag. Tags: `e:<class>`, `g:<background>`, `p:<property>[:<value>]`."""
-    lexicon = {}
+# Real-world property words (`PROPERTY_WORDS` key) and the placeholder they become; `_MORE` / `_LESS` below say which
+# comparative claim each placeholder makes.
+_REALWORLD_WORDS = {"brighter": "brighter", "darker": "darker", "higher_pitched": "higher_pitched",
+                    "lower_pitched": "lower_pitched", "starts_later": "starts_later", "hum": "hummier",
+                    "clicks": "clickier", "compressed": "more_compressed"}
+GENERIC_SOUND = "sound"  # the class of recordings without a usable label; its bare name "sound" is also a verb
 
-    def add(phrase: str, tag: str):
-        phrase = phrase.lower()
-        if lexicon.setdefault(phrase, tag) != tag:
-            raise RuntimeError(f"Vocabulary phrase {phrase!r} names both {lexicon[phrase]} and {tag}; the SynthDiff "
-                               "tables must keep their phrases disjoint.")
 
-    for cls, names in EVENT_SYNONYMS.items():
-        for name in names:
-            add(name, f"e:{cls}")
+def _property_lexicon(add) -> None:
+    """Background and signal-property phrases (the same for every corpus)."""
     for background, names in BACKGROUND_SYNONYMS.items():
         for name in names:
             add(name, f"g:{background}")
@@ -122,14 +137,78 @@ def _build_lexicon() -> dict:
     for key in ("identical", "near_identical"):
         for word in PROPERTY_WORDS[key]:
             add(word, "p:identical")
-    return lexicon
+    for key, tag in _REALWORLD_WORDS.items():
+        for word in PROPERTY_WORDS[key]:
+            add(word, f"p:{tag}")
+            if key == "starts_later" and "later" in word:
+                add(word.replace("later", "earlier"), "p:starts_earlier")
+            if tag in ("hummier", "clickier", "more_compressed"):  # things a clip has: "less hum", "a click"
+                add(("fewer " if word.endswith("s") else "less ") + word, f"p:less_{key}")
+                if word.endswith("s"):
+                    add(word[:-1], f"p:{tag}")
 
 
-_LEXICON = _build_lexicon()
-# Longest phrase first, so "idling engine" wins over "engine"; plural "s"/"es" allowed ("sirens", "beeps").
-_VOCAB_RE = re.compile(
-    r"\b(" + "|".join(re.escape(p) for p in sorted(_LEXICON, key=len, reverse=True)) + r")(?:e?s)?\b")
-_TAG_RE = re.compile(r"<([a-z_]+(?::[a-z_]+)*)>")
+def _build_lexicon(sound_classes: frozenset = frozenset()) -> tuple:
+    """`(phrase -> placeholder tag, shadowed)`. Tags: `e:<class>`, `g:<background>`, `p:<property>[:<value>]`.
+
+    The names of `sound_classes` (`catalogue.sound_names`: a source label such as "alarm clock", a generic name)
+    come before the catalogue's synonyms, so a corpus with a class "chime" reads "chime" as that class, not as the
+    catalogue's bell; `shadowed` lists the class names that are already background or property words (those keep
+    their meaning). The generic class's bare name "sound" is read by `_GENERIC_SOUND_RE`, not the lexicon."""
+    lexicon, shadowed = {}, []
+
+    def add(phrase: str, tag: str, clash: str = "raise"):
+        phrase = phrase.lower()
+        taken = lexicon.setdefault(phrase, tag)
+        if taken == tag or clash == "catalogue" and taken.startswith("e:"):
+            return
+        if clash == "report":
+            shadowed.append(f"{phrase!r} ({tag} read as {taken})")
+            return
+        raise RuntimeError(f"Vocabulary phrase {phrase!r} names both {taken} and {tag}; the SynthDiff tables must "
+                           "keep their phrases disjoint.")
+
+    _property_lexicon(add)
+    for cls in sorted(set(sound_classes) - set(EVENT_SYNONYMS)):  # the catalogue's classes come next, in any corpus
+        for name in sound_names(cls):
+            if not (cls == GENERIC_SOUND and name == GENERIC_SOUND):
+                add(name, f"e:{cls}", clash="report")
+    for cls, names in EVENT_SYNONYMS.items():
+        for name in names:
+            add(name, f"e:{cls}", clash="catalogue")
+    return lexicon, shadowed
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """The lexicon of one set of sound classes and its compiled phrase pattern."""
+
+    lexicon: dict
+    pattern: re.Pattern
+    generic_sound: bool
+
+
+@lru_cache(maxsize=16)
+def _vocabulary(sound_classes: frozenset) -> _Vocabulary:
+    lexicon, shadowed = _build_lexicon(sound_classes)
+    if shadowed:
+        logger.warning("Sound class names that are also background or property words keep the latter meaning: %s.",
+                       ", ".join(shadowed))
+    # Longest phrase first, so "idling engine" wins over "engine"; plural "s"/"es" allowed ("sirens", "beeps").
+    pattern = re.compile(
+        r"\b(" + "|".join(re.escape(p) for p in sorted(lexicon, key=len, reverse=True)) + r")(?:e?s)?\b")
+    return _Vocabulary(lexicon, pattern, GENERIC_SOUND in sound_classes)
+
+
+_TAG_RE = re.compile(r"<([a-z_]+(?::[a-z0-9_]+)*)>")
+# The generic class's bare name, singular, where the grammar uses it for a sound: after an article ("a sound", "the
+# sound comes first", "the sound of Audio 1 is replaced by ...", "... by a sound in Audio 2"), or in a list after
+# another sound name ("the piano and sound heard in Audio 1"); not "the sound of Audio 1 is louder", "the sound
+# sources" or the verb ("sounds").
+_GENERIC_SOUND_RE = re.compile(
+    r"(\bthe\s+)sound\b(?=\s+of\s+@[12]\s+is\s+replaced\b)"
+    r"|(\ban?\s+|>\s*(?:,|and)\s+)sound\b(?!\s+sources?\b)"
+    r"|(\bthe\s+)sound\b(?!\s+(?:sources?\b|(?:of|in|from|on)\s+@))")
 
 _CLIP_NOUNS = r"(?:audio|clip|recording|sound|track|sample|file|piece|one)s?"
 _REF_PATTERNS = (
@@ -155,22 +234,27 @@ _CAUSE = re.compile(r"\b(?:set by|because of|due to|caused by)\b")
 _NO_EVENTS = re.compile(r"\b(?:just|only)\s+<g:\w+>|\bno\s+(?:other|foreground)\s+sounds?\b")
 _SUBJECT = re.compile(r"@[12bn]\b")
 # Comparative placeholders -> claim kind: the subject has more of the property, or less for the inverse words.
-_MORE = {"louder": "louder", "more_reverberant": "more_reverberant", "noisier": "noisier", "faster": "faster"}
-_LESS = {"quieter": "louder", "less_reverberant": "more_reverberant", "less_noisy": "noisier", "slower": "faster"}
+_MORE = {"louder": "louder", "more_reverberant": "more_reverberant", "noisier": "noisier", "faster": "faster",
+         "brighter": "brighter", "higher_pitched": "higher_pitched", "starts_later": "starts_later",
+         "hummier": "hummier", "clickier": "clickier", "more_compressed": "more_compressed"}
+_LESS = {"quieter": "louder", "less_reverberant": "more_reverberant", "less_noisy": "noisier", "slower": "faster",
+         "darker": "brighter", "lower_pitched": "higher_pitched", "starts_earlier": "starts_later",
+         "less_hum": "hummier", "less_clicks": "clickier", "less_compressed": "more_compressed"}
 
 
 # ----------------------------------------------------------------------------------------------- parsing
-def _tag(match: re.Match) -> str:
-    return f"<{_LEXICON[match.group(1)]}>"
 
 
-def _normalise(text: str) -> str:
+def _normalise(text: str, vocabulary: _Vocabulary) -> str:
     """Lower-case, placeholders for vocabulary phrases and clip references."""
     text = " ".join(text.lower().replace("\u2019", "'").split())
-    text = _VOCAB_RE.sub(_tag, text)
+    text = vocabulary.pattern.sub(lambda m: f"<{vocabulary.lexicon[m.group(1)]}>", text)
     for pattern, token in _REF_PATTERNS:
         text = pattern.sub(lambda m, t=token: t or _REF_NUMBER[m.group(1)], text)
-    return re.sub(r"@1\s+and\s+@2|@2\s+and\s+@1", "@b", text)
+    text = re.sub(r"@1\s+and\s+@2|@2\s+and\s+@1", "@b", text)
+    if vocabulary.generic_sound:
+        text = _GENERIC_SOUND_RE.sub(lambda m: f"{m.group(m.lastindex)}<e:{GENERIC_SOUND}>", text)
+    return text
 
 
 def _audios(subject: str | None) -> tuple:
@@ -259,11 +343,15 @@ def _derive_comparatives(claims: set) -> None:
                 claims.add(Claim(comparative, 1 if r1 > r2 else 2))
 
 
-def extract_claims(text: str) -> frozenset:
+def extract_claims(text: str, sound_classes=()) -> frozenset:
     """The set of `Claim`s an explanation makes (see the module docstring for the rules).
 
     Args:
         text (`str`): an explanation; any English text is accepted.
+        sound_classes (iterable of `str`, *optional*): the sound classes of the corpus beyond the catalogue's (a
+            source corpus's labels, e.g. `"french_horn"`, `"alarm_clock"`, the generic `"sound"` and `"music"`):
+            their names (`catalogue.sound_names`) are read as sounds of that class, before the catalogue's synonyms
+            (longest name first: "alarm clock" is the class `alarm_clock`, not the catalogue's alarm).
 
     Returns: `frozenset[Claim]`, empty when nothing checkable is stated.
 
@@ -276,9 +364,12 @@ def extract_claims(text: str) -> frozenset:
     """
     if not isinstance(text, str):
         raise TypeError(f"extract_claims expects the explanation as a str, got a {type(text).__name__}.")
+    if isinstance(sound_classes, str):
+        raise TypeError(f"sound_classes must be an iterable of class names, got the str {sound_classes!r}; wrap it "
+                        "in a list.")
     claims = set()
     reader = _ClauseReader(claims)
-    for sentence in _SENTENCE_SPLIT.split(_normalise(text)):
+    for sentence in _SENTENCE_SPLIT.split(_normalise(text, _vocabulary(frozenset(sound_classes)))):
         subject = None
         for clause in _CLAUSE_SPLIT.split(sentence):
             if clause.strip():
@@ -293,7 +384,8 @@ def swap_claims(claims) -> frozenset:
     return frozenset(claim.swapped() for claim in claims)
 
 
-DIFFERENCE_KINDS = ("louder", "more_reverberant", "noisier", "faster", "lacks_event")
+COMPARATIVE_KINDS = tuple(dict.fromkeys(_MORE.values()))  # pair claims: `audio` has more of the property
+DIFFERENCE_KINDS = (*COMPARATIVE_KINDS, "lacks_event")
 
 
 def difference_claims(claims) -> frozenset:
@@ -313,5 +405,6 @@ def difference_claims(claims) -> frozenset:
     return frozenset(out)
 
 
-__all__ = ["Claim", "FACT_TYPES", "FACT_TYPE_OF_KIND", "DIFFERENCE_KINDS", "extract_claims", "swap_claims",
+__all__ = ["Claim", "FACT_TYPES", "FACT_TYPE_OF_KIND", "REALWORLD_FACT_TYPES", "COMPARATIVE_KINDS", "DIFFERENCE_KINDS",
+           "GENERIC_SOUND", "extract_claims", "swap_claims",
            "difference_claims"]

@@ -25,7 +25,7 @@ from processing_adiff import AdiffProcessor
 
 from .behaviour import gain_robustness, identity_check, swap_consistency
 from .claims import extract_claims
-from ..data.eval_set import DEFAULT_SPLIT, load_eval_set, synthdiff_facts_for
+from ..data.eval_set import DEFAULT_SPLIT, load_eval_set, sound_classes_of, synthdiff_facts_for
 from .facts import event_accuracy, fact_accuracy
 from .generation import ExplainRequest, distributed_state, explain_pairs
 from .metrics import METRIC_FAMILIES, caption_metrics
@@ -205,7 +205,7 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
     if not state.is_main_process:
         return None
 
-    claims = [extract_claims(text) for text in texts]
+    claims = [extract_claims(text, eval_set.sound_classes) for text in texts]
     by_tier = {}
     for position, row in enumerate(rows):
         by_tier.setdefault(row.tier, []).append(position)
@@ -216,7 +216,7 @@ def evaluate_model(model_dir_or_model, dataset, *, processor=None, split: str | 
         settings={"preset": preset, "seed": seed, "batch_size": batch_size, "tiers": sorted(by_tier),
                   "max_pairs": max_pairs, "max_new_tokens": max_new_tokens, "behaviour_checks": list(kinds),
                   "behaviour_max_pairs": behaviour_max_pairs, "gain_db": gain_db, "loudness_gap_db": loudness_gap_db,
-                  "metrics": list(metrics)},
+                  "metrics": list(metrics), "sound_classes": list(eval_set.sound_classes)},
         counts={"rows": len(rows), "pairs": len({r.pair for r in rows}),
                 "rows_per_tier": {k: len(by_tier[int(k)]) for k in tier_keys}, "skipped": eval_set.skipped,
                 "explanations_generated": len(requests)},
@@ -270,7 +270,8 @@ def score_samples(predictions, references, rows=None) -> dict:
             logger.warning("score_samples: %s not computed: %s", name, reason)
     facts = synthdiff_facts_for(rows) if rows else None
     if facts is not None:
-        overall = fact_accuracy([extract_claims(p) for p in predictions], facts)["all"]
+        classes = sound_classes_of(facts)
+        overall = fact_accuracy([extract_claims(p, classes) for p in predictions], facts)["all"]
         scores.update({f"fact_{key}": value for key, value in (("accuracy", overall.precision),
                                                               ("recall", overall.recall)) if value is not None})
     return scores

@@ -1,8 +1,9 @@
 """Fact accuracy: judging an explanation's claims against a SynthDiff pair's ground-truth facts.
 
 For every pair the generator writes exact facts (`<split>_facts.jsonl`): which clip is louder, more reverberant,
-noisier, faster; each clip's timbre, reverberation, noise, clipping, background and sound events; whether the clips are
-identical. Two numbers are computed per fact type (`claims.FACT_TYPES`) and over all types:
+noisier, faster (and, in a source corpus, brighter, higher-pitched, later, hummier, clickier, lossy-coded); each clip's
+timbre, reverberation, noise, clipping, background and sound events; whether the clips are identical. Two numbers are
+computed per fact type (`claims.FACT_TYPES`) and over all types:
 
 - **precision** (the *fact accuracy*): of the claims the texts make that the facts can judge, the fraction that are
   correct: `correct / (correct + contradicted)`. A claim the facts cannot decide (a louder claim on two unrelated clips
@@ -18,9 +19,17 @@ from dataclasses import asdict, dataclass
 
 from ..synthdiff.interface import TIMBRES, check_facts
 
-from .claims import FACT_TYPE_OF_KIND, FACT_TYPES, Claim
+from .claims import COMPARATIVE_KINDS, FACT_TYPE_OF_KIND, FACT_TYPES, Claim
 
 NEUTRAL_TIMBRE = TIMBRES[0]  # the unfiltered timbre, which the grammar never names
+_CONTENT = ("events_only_in_1", "events_only_in_2", "background_differs")
+# Comparatives of a source corpus's real-world edits (pair facts of the same name, 1 | 2 | None): the clip fact they
+# compare, and the pair facts of other differences that change the same property (a filtered, sped-up or unrelated
+# clip may well sound brighter, higher or later), which leave a claim the real-world fact does not hold unjudged.
+_REALWORLD = {"brighter": ("eq_tilt_db_per_octave", ("timbre_differs", *_CONTENT)),
+              "higher_pitched": ("pitch_semitones", ("faster", *_CONTENT)),
+              "starts_later": ("time_shift_s", ("faster", "order_changed", *_CONTENT)),
+              "hummier": ("hum_hz", ()), "clickier": ("clicks", ()), "more_compressed": ("codec", ())}
 
 
 def judge_claim(claim: Claim, facts: dict) -> bool | None:
@@ -42,6 +51,8 @@ def judge_claim(claim: Claim, facts: dict) -> bool | None:
         if facts["noisier"] is not None:
             return facts["noisier"] == audio
         return None if facts["clip1"]["noisy"] and facts["clip2"]["noisy"] else False
+    if kind in _REALWORLD:
+        return _judge_realworld(kind, audio, facts, same)
     clip = facts[f"clip{audio}"]
     if kind in ("reverb", "timbre", "noisy", "clipped", "background"):
         return clip[kind] == claim.value
@@ -52,6 +63,26 @@ def judge_claim(claim: Claim, facts: dict) -> bool | None:
     if kind == "no_events":
         return not clip["labels"]
     raise ValueError(f"Unknown claim kind {kind!r}; expected one of {sorted(FACT_TYPE_OF_KIND)}.")
+
+
+def _judge_realworld(kind: str, audio: int, facts: dict, same: bool) -> bool | None:
+    """A real-world comparative (`brighter(audio)`, ...): judged by its pair fact where it names a clip; else false
+    when the clips do not differ in the compared direction, unjudged when they differ by less than the generator's
+    threshold or another difference may cause it. A synthesised corpus records none of these facts: unjudged."""
+    if same:
+        return False
+    if kind not in facts:
+        return None
+    if facts[kind] is not None:
+        return facts[kind] == audio
+    key, causes = _REALWORLD[kind]
+    if any(facts.get(cause) for cause in causes):
+        return None
+    value1, value2 = facts["clip1"][key], facts["clip2"][key]
+    if kind in ("hummier", "clickier", "more_compressed"):  # both clips have it (more in one?) or neither has
+        return None if value1 and value2 else False
+    diff = value2 - value1
+    return None if diff and (diff > 0) == (audio == 2) else False
 
 
 @dataclass(frozen=True)
@@ -79,11 +110,11 @@ def checkable_differences(facts: dict) -> list:
     if facts["identical"] or facts["near_identical"]:
         return [Difference("identity", frozenset({Claim("identical")}))]
     out = []
-    for kind, fact_type in (("louder", "loudness"), ("more_reverberant", "reverb"), ("noisier", "noise"),
-                            ("faster", "speed")):
-        audio = facts[kind]
+    for kind in COMPARATIVE_KINDS:  # the real-world ones only in a source corpus's facts
+        audio = facts.get(kind)
         if audio is not None:
-            out.append(Difference(fact_type, frozenset({Claim(kind, audio)}), frozenset({Claim(kind, 3 - audio)})))
+            out.append(Difference(FACT_TYPE_OF_KIND[kind], frozenset({Claim(kind, audio)}),
+                                  frozenset({Claim(kind, 3 - audio)})))
     for audio in (1, 2):
         clip = facts[f"clip{audio}"]
         if facts["timbre_differs"] and clip["timbre"] != NEUTRAL_TIMBRE:

@@ -20,11 +20,10 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
 from .behaviour import MAX_EXAMPLES, BehaviourScore
-from .claims import Claim, difference_claims
+from .claims import COMPARATIVE_KINDS, GENERIC_SOUND, Claim, difference_claims
 from .facts import judge_text
 
 DEFAULT_LOUDNESS_GAP_DB = 6.0  # loudness direction is checked on pairs at least this far apart
-_COMPARATIVES = ("louder", "more_reverberant", "noisier", "faster")
 _SINGLE_VALUED = ("reverb", "timbre", "noisy", "clipped", "background")  # one value per clip
 
 
@@ -140,8 +139,11 @@ def _label_words(label: str) -> set:
 def hallucinated_sources(claims, facts: dict) -> list:
     """The claims of `claims` that put a sound event or background in a clip when neither clip has it. A sound counts
     as present when it is a clip's class or a word of one: a real recording labelled "alarm_clock" is named "alarm
-    clock", which the claim vocabulary reads as the catalogue's "alarm"."""
+    clock", which a parser not told the corpus's classes reads as the catalogue's "alarm". The generic "a sound"
+    names no source: it is absent only when neither clip has any sound event."""
     present = set().union(*(_label_words(name) for a in (1, 2) for name in facts[f"clip{a}"]["labels"]))
+    if present:
+        present.add(GENERIC_SOUND)
     backgrounds = {facts[f"clip{a}"]["background"] for a in (1, 2)}
     return sorted(c for c in claims if (c.kind == "has_event" and c.value.lower() not in present)
                   or (c.kind == "background" and c.value not in backgrounds))
@@ -198,7 +200,7 @@ def contradictions(a, b) -> list:
     out = []
     for x in a:
         for y in b:
-            if x.kind in _COMPARATIVES and y.kind == x.kind and x.audio != y.audio:
+            if x.kind in COMPARATIVE_KINDS and y.kind == x.kind and x.audio != y.audio:
                 out.append((x, y))
             elif x.kind in _SINGLE_VALUED and y.kind == x.kind and x.audio == y.audio and x.value != y.value:
                 out.append((x, y))
