@@ -332,7 +332,7 @@ def run_forwarded(name: str, argv: list[str]):
             raise ImportError(f"`adiff {name}` needs the module {module_name}, which is not part of this "
                               "installation (install the project from its source tree).") from error
         raise
-    return module.main(argv)
+    return module.main(argv, prog=f"adiff {name}")  # usage lines name the command the user typed
 
 
 # ----------------------------------------------------------------------------------------------- parser

@@ -21,8 +21,8 @@ from .loop import NonFiniteLossError, train  # noqa: E402
 from .recipe import load_recipe  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="training/train.py", description=__doc__,
+def build_parser(prog: str = "training/train.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="recipe file (.yaml / .json)")
     parser.add_argument("--resume", nargs="?", const=True, default=None,
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> Path:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "training/train.py") -> Path:
+    """`prog` is the command name the usage lines show (`adiff train` when the CLI forwards here)."""
+    args = build_parser(prog).parse_args(argv)
     overrides = list(args.overrides)
     if args.lora:
         overrides.append("lora.enabled=true")

@@ -277,8 +277,8 @@ def score_samples(predictions, references, rows=None) -> dict:
     return scores
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluation", description=__doc__,
+def build_parser(prog: str = "python -m training.evaluation") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="saved ADIFF model folder")
     parser.add_argument("dataset", help="ACD/CLD-format CSV or JSONL file, or a SynthDiff corpus folder")
@@ -307,9 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    """Command line entry point; prints the Markdown report on the main process. Returns the exit status."""
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m training.evaluation") -> int:
+    """Command line entry point; prints the Markdown report on the main process. Returns the exit status. `prog` is
+    the command name the usage lines show (`adiff evaluate` when the CLI forwards here)."""
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.metrics and shutil.which("java") is None:  # said first, not after the model has run for an hour
         logger.warning("No `java` on PATH: the captioning metrics (%s) need it and will be reported as not computed. "

@@ -24,8 +24,8 @@ def parse_splits(text: str) -> dict:
     return splits
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.synthdiff", description=__doc__)
+def build_parser(prog: str = "python -m training.synthdiff") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--pairs", type=int, default=None, help="total number of pairs (divided by --splits)")
     parser.add_argument("--seed", type=int, default=0)
@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> dict:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m training.synthdiff") -> dict:
+    """`prog` is the command name the usage lines show (`adiff synth` when the CLI forwards here)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.reverse is None:  # a source corpus has both orders of every pair; a synthesised one only when asked
         args.reverse = [] if args.sources is None else None
@@ -56,7 +58,7 @@ def main(argv=None) -> dict:
         logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
         return info
     if args.pairs is None and (args.splits is None or not all(isinstance(v, int) for v in args.splits.values())):
-        build_parser().error("give --pairs N, or --splits with pair counts (e.g. train=800,test=100)")
+        parser.error("give --pairs N, or --splits with pair counts (e.g. train=800,test=100)")
     info = generate_corpus(args.out, pairs=args.pairs, seed=args.seed, splits=args.splits,
                            sample_rate=args.sample_rate, seconds=args.seconds, caption_rows=args.caption_rows,
                            workers=args.workers, reversed_splits=args.reverse, sources=args.sources)
