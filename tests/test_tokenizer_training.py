@@ -9,7 +9,8 @@ from transformers import AutoTokenizer
 
 from training.tokenizer import corpus_texts, iter_csv_texts, train_tokenizer
 
-SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "adiff_explanations" / "ACD" / \
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CSV = REPO.parent / "shared" / "data" / "adiff_explanations" / "ACD" / \
     "acd_val_adiff_fewwords_answer.csv"
 
 
@@ -25,6 +26,9 @@ def texts(tmp_path_factory):
     assert len(found) == 20 * 4 and "A siren over rain." in found
     if SHARED_CSV.is_file():  # a slice of the real ACD texts when the shared data is present
         found += list(itertools.islice(iter_csv_texts([SHARED_CSV]), 400))
+    else:  # a clone without ../shared: the repository's own guides are text enough for a 600-token vocabulary
+        found += [line for guide in sorted(REPO.glob("*.md")) + sorted((REPO / "docs").glob("*.md"))
+                  for line in guide.read_text(encoding="utf-8").splitlines() if len(line.split()) > 5]
     return found
 
 
