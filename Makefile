@@ -11,11 +11,13 @@ lint:
 test:
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q tests
 
-# Config, modeling, generation, processing, pipeline and short runs of every training stage (about 3 min): what CI
-# runs on the oldest supported transformers, and benchmarks/gpu_checks.sh on a GPU machine's own versions.
+# Config, modeling, generation, processing, pipeline, short runs of every training stage, LoRA/Trainer, plots and data
+# loading (about 3 min): what CI runs on the declared dependency floors, and benchmarks/gpu_checks.sh on a GPU
+# machine's own versions.
 FAST_TESTS = tests/test_modeling.py tests/test_generation.py tests/test_processor.py tests/test_feature_extraction.py \
 	tests/test_pipeline.py tests/test_training_units.py tests/test_training_stages.py tests/test_training_loader.py \
-	tests/test_dependency_range.py
+	tests/test_dependency_range.py tests/test_training_lora.py tests/test_trainer_peft_frozen.py tests/test_plot.py \
+	tests/test_data_loading.py
 
 test-fast:
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q $(FAST_TESTS)

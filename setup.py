@@ -27,6 +27,8 @@ setup(
     include_package_data=True,
     package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav"],
                   "adiff_training": ["recipes/*/*.yaml", "accelerate_configs/*.yaml"]},
+    # The floors are what `.ci/run` installs and tests (uv --resolution lowest-direct, `make test-fast`): the lowest
+    # releases that resolve together with transformers 5.24 on Python 3.11.
     install_requires=[
         # The floor is the torch CI tests (2.13.0, the CPU build). Other torch releases on PyPI are multi-GB CUDA
         # builds and the PyTorch CPU wheel index is not reachable from CI, so no older torch is declared; the lent GPU
@@ -34,19 +36,19 @@ setup(
         # the CPU build from https://download.pytorch.org/whl/cpu or a CUDA build first (README, "Install").
         "torch>=2.13",
         TRANSFORMERS_REQUIREMENT,
-        "accelerate>=1.0",
-        "peft>=0.13",
-        "safetensors>=0.4",
-        "huggingface-hub>=0.30",
-        "tokenizers>=0.20",
+        "accelerate>=1.3",  # transformers 5.24's Trainer calls unwrap_model(keep_torch_compile=)
+        "peft>=0.14,!=0.16.*,!=0.17.*",  # 0.13 breaks LoRA here; 0.16-0.17 import transformers 4's HybridCache
+        "safetensors>=0.8",
+        "huggingface-hub>=1.31",
+        "tokenizers>=0.23.1",
         "soundfile>=0.12",
         "soxr>=0.4",
-        "numpy>=1.24",
-        "tqdm>=4.60",
+        "numpy>=2.0",
+        "tqdm>=4.66.3",
         "pyyaml>=6.0",
-        "matplotlib>=3.7",
-        "scipy>=1.10",
-        "datasets>=3.0",  # the training data loaders return datasets.Dataset
+        "matplotlib>=3.9",  # 3.7-3.8 wheels break on numpy 2
+        "scipy>=1.13",
+        "datasets>=5.2",  # the training data loaders return datasets.Dataset
     ],
     extras_require={
         "eval": ["pycocoevalcap>=1.2"],
