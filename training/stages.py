@@ -39,7 +39,8 @@ from .loss import adiff_forward, adiff_loss
 from .recipe import Recipe
 from .synthdiff.interface import FACTS_SUFFIX, PairFactHead, fact_targets, pair_fact_loss
 from .tagger import AdiffAudioTagger
-from .towers import build_adiff, build_processor, load_audio_encoder, load_feature_extractor, load_tokenizer
+from .towers import (build_adiff, build_processor, load_audio_encoder, load_feature_extractor, load_tokenizer,
+                     replace_audio_tower)
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +149,13 @@ class TaggerStage(Stage):
             return load_audio_encoder(self.recipe.init["pretrained"])
         self.feature_extractor = self.front_end()
         corpus = _corpus(self.recipe)
-        audio = dict(self.recipe.model.get("audio_config", {}))
-        audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
-        config = ClapAudioConfig(**audio)
+        encoder = self.warm_start_encoder()
+        if encoder is not None:
+            config = encoder.config
+        else:
+            audio = dict(self.recipe.model.get("audio_config", {}))
+            audio.setdefault("num_mel_bins", self.feature_extractor.feature_size)
+            config = ClapAudioConfig(**audio)
         self.clip_options = {"background_labels": bool(self.recipe.data.get("background_labels", False)),
                              "frame_steps": tscam_time_steps(config)
                              if self.recipe.data.get("frame_labels", True) else None}
@@ -159,10 +164,28 @@ class TaggerStage(Stage):
         self.train_clips = ClipTaggingData(split_file(corpus, train_split, "_clips.csv"), self.feature_extractor,
                                            training=True, label_names=self.class_names(corpus), **self.clip_options,
                                            **self.property_options(corpus, train_split))
-        return AdiffAudioTagger(config, self.train_clips.label_names,
+        return AdiffAudioTagger(config, self.train_clips.label_names, encoder=encoder,
                                 frame_positive_weight=self.recipe.model.get("frame_positive_weight", 1.0),
                                 properties=self.properties,
                                 property_loss_weight=self.recipe.model.get("property_loss_weight", 0.0))
+
+    def warm_start_encoder(self):
+        """The encoder to continue training, from `init.audio_encoder` (a stage-1a folder, a saved `ClapAudioModel` or
+        an ADIFF folder such as the shipped model), or None to train one from `model.audio_config`. The event head
+        always starts afresh: its classes are this corpus's."""
+        source = self.recipe.init.get("audio_encoder")
+        if not source:
+            return None
+        if self.recipe.model.get("audio_config"):
+            raise ValueError(f"Stage 'tagger' got both init.audio_encoder ({source}) and model.audio_config; the "
+                             "architecture comes from the encoder it continues, so drop model.audio_config.")
+        encoder = load_audio_encoder(source)
+        if encoder.config.num_mel_bins != self.feature_extractor.feature_size:
+            raise ValueError(f"init.audio_encoder {source} reads {encoder.config.num_mel_bins} mel bins but the front "
+                             f"end (data.feature_extractor) makes {self.feature_extractor.feature_size}; make them "
+                             "agree.")
+        logger.info("Stage 1a continues the encoder of %s", source)
+        return encoder
 
     def clip_properties(self) -> tuple:
         """The clip properties the encoder also learns (`training.clip_properties`): `data.properties` (default: all)
@@ -322,6 +345,8 @@ class AdiffStage(Stage):
             model = AdiffForConditionalGeneration.from_pretrained(str(source))
             self.processor = AdiffProcessor.from_pretrained(str(source))
             self.tokenizer = self.processor.tokenizer
+            if init.get("audio_encoder"):  # a continued stage-1a encoder in an existing model
+                replace_audio_tower(model, self.processor, init["audio_encoder"])
             if settings:
                 logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings),
                                source)

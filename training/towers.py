@@ -1,6 +1,7 @@
 """Assembling ADIFF from its towers: an HTSAT encoder folder (stage 1a output or a Hub CLAP/HTSAT checkpoint), a GPT-2
 folder (stage 1b output or `gpt2`) and a tokenizer; plus the processor a final folder ships with."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from transformers import AutoModel, AutoTokenizer, ClapAudioConfig, ClapAudioMod
 from transformers.utils import FEATURE_EXTRACTOR_NAME
 
 from configuration_adiff import AdiffConfig
-from modeling_adiff import AdiffForConditionalGeneration
+from modeling_adiff import AdiffEventHead, AdiffForConditionalGeneration
 from processing_adiff import AdiffFeatureExtractor, AdiffProcessor
 
 from .tagger import read_event_head
@@ -28,8 +29,16 @@ def load_tokenizer(source: str | Path):
 
 
 def load_audio_encoder(source: str | Path) -> ClapAudioModel:
-    """`ClapAudioModel.from_pretrained(source)`: a stage-1a tagger folder, any saved `ClapAudioModel`, or a Hub id."""
+    """`ClapAudioModel.from_pretrained(source)`: a stage-1a tagger folder, any saved `ClapAudioModel`, or a Hub id; or
+    the audio encoder of an ADIFF folder (e.g. the shipped model, to continue training its encoder)."""
+    if _is_adiff_folder(source):
+        return AdiffForConditionalGeneration.from_pretrained(str(source)).model.audio_encoder
     return ClapAudioModel.from_pretrained(str(source))
+
+
+def _is_adiff_folder(source: str | Path) -> bool:
+    config = Path(source) / "config.json"
+    return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == AdiffConfig.model_type
 
 
 def load_language_model(source: str | Path):
@@ -93,6 +102,30 @@ def load_feature_extractor(audio_encoder: str | Path | None) -> AdiffFeatureExtr
     return AdiffFeatureExtractor()
 
 
+def replace_audio_tower(model: AdiffForConditionalGeneration, processor: AdiffProcessor,
+                        audio_encoder: str | Path) -> None:
+    """Puts the encoder of a stage-1a folder into a trained ADIFF `model` (in place): its weights, its event head (or
+    none) and the front end it was trained with (into `processor`), so that stage 2 can retrain the projection and
+    mappers of an existing model on a continued encoder. The encoder's architecture must be the model's."""
+    encoder = load_audio_encoder(audio_encoder)
+    ours, theirs = model.config.audio_config.to_dict(), encoder.config.to_dict()
+    differing = sorted(k for k in ("hidden_size", "depths", "num_attention_heads", "patch_embeds_hidden_size",
+                                   "num_mel_bins", "spec_size", "window_size") if ours.get(k) != theirs.get(k))
+    if differing:
+        raise ValueError(f"init.audio_encoder {audio_encoder} has another architecture than init.from_pretrained "
+                         f"({', '.join(f'{k}: {theirs.get(k)} vs {ours.get(k)}' for k in differing)}); continue the "
+                         "model's own encoder in stage 1a (init.audio_encoder: the model folder).")
+    model.model.audio_encoder.load_state_dict(encoder.state_dict())
+    head = read_event_head(audio_encoder)
+    labels = head[0] if head is not None else []
+    model.config.num_event_classes, model.config.event_labels = len(labels), list(labels) or None
+    model.model.event_head = AdiffEventHead(model.config.audio_config, len(labels)) if labels else None
+    if head is not None:
+        model.model.event_head.load_state_dict(head[1])
+    processor.feature_extractor = load_feature_extractor(audio_encoder)
+    logger.info("Audio tower replaced by %s (%d event classes)", audio_encoder, len(labels))
+
+
 def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256,
                     feature_extractor: AdiffFeatureExtractor | None = None) -> AdiffProcessor:
     """The processor saved next to the model (prompt length from the config)."""
@@ -101,4 +134,4 @@ def build_processor(tokenizer, config: AdiffConfig, max_answer_length: int = 256
 
 
 __all__ = ["load_tokenizer", "load_audio_encoder", "load_feature_extractor", "load_language_model", "build_adiff",
-           "build_processor"]
+           "build_processor", "replace_audio_tower"]
