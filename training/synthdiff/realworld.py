@@ -18,6 +18,7 @@ CODECS = {"ogg_vorbis": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III"), "fl
 # file format -> (soundfile format, subtype, compression level) for transparent re-encodings (identity pairs)
 FILE_FORMATS = {"wav": ("WAV", "PCM_16", None), "flac": ("FLAC", "PCM_16", None), "ogg": ("OGG", "VORBIS", 0.0),
                 "mp3": ("MP3", "MPEG_LAYER_III", 0.0)}
+MP3_MAX_LEVEL = 0.99  # the smallest MP3 libsndfile writes (its LAME setting for level 1.0 fails)
 TILT_PIVOT_HZ = 1000.0
 TILT_LIMIT_DB = 18.0
 PITCH_GRAIN_S = 0.064
@@ -40,6 +41,8 @@ def codec_round_trip(audio: np.ndarray, sr: int, codec: str, quality: float) -> 
     if codec not in CODECS:
         raise ValueError(f"Unknown codec {codec!r}; expected one of {sorted(CODECS)}.")
     fmt, subtype = CODECS[codec]
+    if codec == "mp3":  # libsndfile 1.2 refuses MP3 compression level 1.0 ("Error set compression level")
+        quality = min(quality, MP3_MAX_LEVEL)
     return _round_trip(audio, sr, fmt, subtype, None if codec == "flac_8bit" else quality)
 
 
