@@ -90,7 +90,8 @@ def test_stage1a_continues_the_encoder_of_an_adiff_folder(continued):
 
     from modeling_adiff import AdiffForConditionalGeneration
 
-    start = dict(AdiffForConditionalGeneration.from_pretrained(continued["model"]).model.audio_encoder.named_parameters())
+    model = AdiffForConditionalGeneration.from_pretrained(continued["model"])
+    start = dict(model.model.audio_encoder.named_parameters())
     again = dict(ClapAudioModel.from_pretrained(continued["again"]).named_parameters())
     assert start.keys() == again.keys() and all(torch.allclose(start[k], again[k], atol=1e-6) for k in start)
     torch.manual_seed(1)

@@ -38,7 +38,9 @@ def load_audio_encoder(source: str | Path) -> ClapAudioModel:
 
 def _is_adiff_folder(source: str | Path) -> bool:
     config = Path(source) / "config.json"
-    return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == AdiffConfig.model_type
+    if not config.is_file():
+        return False
+    return json.loads(config.read_text(encoding="utf-8")).get("model_type") == AdiffConfig.model_type
 
 
 def load_language_model(source: str | Path):

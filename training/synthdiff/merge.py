@@ -117,7 +117,7 @@ def merge_corpora(out: str | Path, corpora: list, tags: list | None = None) -> d
     splits = [_splits(c) for c in corpora]
     infos = [json.loads((c / "corpus.json").read_text(encoding="utf-8")) for c in corpora]
     out.mkdir(parents=True)
-    linkers = [_Linker(out, corpus, tag) for corpus, tag in zip(corpora, tags)]  # a reversed split reuses the audio
+    linkers = [_Linker(out, corpus, tag) for corpus, tag in zip(corpora, tags)]  # reversed splits reuse the audio
     for split in sorted(set().union(*splits)):
         pairs, pair_fields, clips, clip_fields, facts = [], [], [], [], []
         for corpus, link, names in zip(corpora, linkers, splits):
@@ -148,7 +148,7 @@ def main(argv=None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="new folder for the merged corpus")
     parser.add_argument("--tags", type=lambda text: text.split(","),
-                        help="one short name per corpus, comma-separated (e.g. synth,real), prefixed to its file names")
+                        help="one short name per corpus, comma-separated (e.g. synth,real), prefixed to its files")
     parser.add_argument("corpora", nargs="+", help="SynthDiff corpus folders, in order")
     args = parser.parse_args(argv)
     info = merge_corpora(args.out, args.corpora, args.tags)
