@@ -111,7 +111,8 @@ def merge_corpora(out: str | Path, corpora: list, tags: list | None = None) -> d
     if len(corpora) < 2:
         raise ValueError(f"Merging needs at least two corpora, got {len(corpora)}.")
     if len(tags) != len(corpora) or len(set(tags)) != len(tags) or not all(t.isidentifier() for t in tags):
-        raise ValueError(f"Give one distinct tag (letters, digits, _) per corpus: {len(corpora)} corpora, tags {tags}.")
+        raise ValueError(f"Give one distinct tag (letters, digits, _) per corpus: {len(corpora)} corpora, tags {tags}."
+                         " Example: --tags synth,real.")
     if out.exists():
         raise FileExistsError(f"{out} exists; merge into a new folder (or remove it first).")
     splits = [_splits(c) for c in corpora]
