@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Continue a trained adiff-synth-small (release 7, from scripts/train_default_model.sh) on SynthDiff plus real
+# recordings: this is how the shipped release 8 was made.
+#   sound library -> SynthDiff corpus + real-source corpus -> merged corpus -> stage 1a (the base model's encoder
+#   continued: top_db front end, clip-property targets) -> stage 2 (the base model with that encoder; projection and
+#   mappers retrained) -> stage 3 (both orders of every pair) -> $RUN_DIR/model
+#
+# Resumable like train_default_model.sh: rerun the same command; finished steps are skipped. Logs: $RUN_DIR/logs.
+#
+# Settings (environment variables):
+#   BASE_MODEL  the model to continue (default runs/adiff-synth-small/model, the output of train_default_model.sh;
+#               release 7 itself is adiff/default_model of commit aad657d: `git worktree add /tmp/r7 aad657d`, then
+#               BASE_MODEL=/tmp/r7/adiff/default_model)
+#   SOURCES     sound library, a CSV or folder (default /work/sources/sources.csv, which
+#               scripts/build_source_library.py writes; it installs Debian packages: run it once with root rights)
+#   RUN_DIR     output folder                         (default runs/adiff-real)
+#   PAIRS       SynthDiff pairs, split 80/10/10        (default 3000, the base model's corpus)
+#   REAL_PAIRS  real-source pairs, split 80/10/10, by recording (default 2000)
+#   SEED, THREADS, PYTHON, LAUNCH, RECIPES             as in train_default_model.sh (RECIPES default
+#                                                      training/recipes/synth_real_small)
+# Expected wall-clock on 2 CPU threads: corpora about 4 min, stage 1a about 14 min, stage 2 about 15 min, stage 3
+# about 25 min: about an hour on an idle machine (the recipe files give each stage's share).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_MODEL=${BASE_MODEL:-runs/adiff-synth-small/model}
+SOURCES=${SOURCES:-/work/sources/sources.csv}
+RUN_DIR=${RUN_DIR:-runs/adiff-real}
+PAIRS=${PAIRS:-3000}
+REAL_PAIRS=${REAL_PAIRS:-2000}
+SEED=${SEED:-0}
+THREADS=${THREADS:-2}
+PYTHON=${PYTHON:-python}
+LAUNCH=${LAUNCH:-$PYTHON}
+RECIPES=${RECIPES:-training/recipes/synth_real_small}
+export OMP_NUM_THREADS=$THREADS TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+LOGS=$RUN_DIR/logs
+mkdir -p "$LOGS"
+
+for need in "$BASE_MODEL/config.json" "$SOURCES"; do
+  if [ ! -e "$need" ]; then
+    echo "$need does not exist. BASE_MODEL is a trained ADIFF folder (scripts/train_default_model.sh makes one) and" \
+      "SOURCES a sound-library CSV (python scripts/build_source_library.py --out DIR writes DIR/sources.csv)." >&2
+    exit 2
+  fi
+done
+
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOGS/pipeline.log"; }
+
+run_logged() {  # name, command...: run with output appended to logs/<name>.log, stop the pipeline on failure
+  local name=$1; shift
+  log "$name: start"
+  local start=$SECONDS
+  if ! "$@" >>"$LOGS/$name.log" 2>&1; then
+    log "$name: FAILED (exit $?), see $LOGS/$name.log"; tail -n 20 "$LOGS/$name.log" >&2; exit 1
+  fi
+  log "$name: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+}
+
+corpus() {  # folder, generator arguments...: a corpus written to folder.tmp and renamed when complete
+  local folder=$1; shift
+  if [ -f "$folder/corpus.json" ]; then log "$(basename "$folder"): exists, skipped"; return; fi
+  rm -rf "$folder.tmp"
+  run_logged "$(basename "$folder")" "$PYTHON" -m training.synthdiff --out "$folder.tmp" --seed "$SEED" \
+    --workers "$THREADS" "$@"
+  mv "$folder.tmp" "$folder"
+}
+
+# 1. The corpora: SynthDiff as the base model saw it (train and train_reversed), real recordings (every split also
+#    reversed), merged into one folder of links.
+corpus "$RUN_DIR/synth" --pairs "$PAIRS" --reverse train
+corpus "$RUN_DIR/real" --pairs "$REAL_PAIRS" --sources "$SOURCES"
+if [ ! -f "$RUN_DIR/corpus/corpus.json" ]; then
+  rm -rf "$RUN_DIR/corpus"
+  run_logged merge "$PYTHON" -m training.synthdiff.merge --out "$RUN_DIR/corpus" --tags synth,real \
+    "$RUN_DIR/synth" "$RUN_DIR/real"
+else log "merge: exists, skipped"; fi
+
+stage() {  # name, recipe, overrides...: one training stage, skipped when its final folder exists
+  local name=$1 recipe=$2; shift 2
+  if [ -f "$RUN_DIR/$name/final/config.json" ]; then log "$name: final folder exists, skipped"; return; fi
+  # shellcheck disable=SC2086
+  run_logged "$name" $LAUNCH training/train.py --config "$RECIPES/$recipe" --resume \
+    --set "output_dir=$RUN_DIR/$name" --set "data.corpus=$RUN_DIR/corpus" --set "train.seed=$SEED" "$@"
+}
+
+stage stage1_encoder stage1_encoder.yaml --set "init.audio_encoder=$BASE_MODEL"
+stage stage2 stage2.yaml --set "init.from_pretrained=$BASE_MODEL" \
+  --set "init.audio_encoder=$RUN_DIR/stage1_encoder/final" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
+  --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+
+# 2. The model folder: stage 3's final save_pretrained folder.
+rm -rf "$RUN_DIR/model.tmp"
+cp -r "$RUN_DIR/stage3/final" "$RUN_DIR/model.tmp"
+rm -rf "$RUN_DIR/model"
+mv "$RUN_DIR/model.tmp" "$RUN_DIR/model"
+log "model ready: $RUN_DIR/model ($(du -sh "$RUN_DIR/model" | cut -f1)); load it with pipeline('audio-difference', model='$RUN_DIR/model')"
