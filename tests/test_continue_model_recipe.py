@@ -1,4 +1,4 @@
-"""scripts/continue_default_model.sh end to end at toy size (the tiny_real recipes, a tiny base model, a four-file sound
+"""scripts/continue_default_model.sh end to end at toy size (the tiny_real recipes, a tiny base model, a small sound
 library): every step runs, each stage starts from what it should, the result loads with the continued encoder's front
 end, and a rerun skips what is done."""
 
