@@ -37,6 +37,20 @@ explanations, stage 2 grounded the mappers and cross-projection with both towers
 language model too{final_stage_data}{second_pass}. The tokenizer is a byte-level BPE trained on the corpus
 text and the prompt paraphrases ({vocab} tokens)."""
 
+CONTINUED = """
+
+It was then continued on real recordings by `scripts/continue_default_model.sh` (recipes in
+`training/recipes/synth_real_small/`), on a corpus merging {synth_pairs} SynthDiff training pairs with {real_pairs}
+pairs that SynthDiff's `--sources` mode built from a library of freely licensed recordings ({recordings} training
+recordings: speech prompts in five languages, music on hold, General-MIDI instruments rendered by FluidSynth, desktop
+sounds; Debian packages, licences in `training/synthdiff/SOURCE_LICENCES.md`; no test recording is heard in training),
+with real-world edits (codecs, EQ tilt, pitch, time shift, hum, clicks), identity pairs that differ only by dither,
+re-encoding, resampling or channel layout, and both orders of every pair. Stage 1a continued the encoder with a front
+end that floors each clip 60 dB under its loudest cell (`top_db`) and with clip-property targets (level,
+reverberation, timbre, speed, noise, distortion and the real-world edits); stage 2 retrained the projection, mappers
+and cross-projection on it with the towers frozen; stage 3 fine-tuned them and the language model on both orders of
+every pair."""
+
 LIMITS = (
     "It knows SynthDiff's world only: {classes} synthesised sound classes ({class_list}) over five backgrounds, and "
     "the signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, "
@@ -46,6 +60,20 @@ LIMITS = (
     "README).",
     "Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.",
     "It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time}.",
+)
+# The base model of a continued release (release 7, scripts/train_default_model.sh); its training folders do not ship.
+RELEASE_7 = {"train_pairs": 2400, "second_pass": " (then stage 3b: 2 more epochs at peak lr 0.0002 from that model)",
+             "final_stage_data": ", on the splits train (2400 pairs), train_reversed (2400 pairs), train_extra (3000 "
+             "pairs), train_extra_reversed (3000 pairs); a reversed split holds its source split's pairs with the "
+             "clips swapped and the texts written for that order"}
+LIMITS_REAL = (
+    "It knows SynthDiff's {classes} synthesised sound classes ({class_list}) over five synthesised backgrounds, and "
+    "the kinds of recording in its sound library: telephone-prompt speech, music on hold, General-MIDI instruments "
+    "and desktop sounds. Field recordings and dense real scenes (AudioCaps/Clotho) are outside its training "
+    "distribution; expect fluent but wrong explanations there. For such audio, train on ACD/CLD with a pretrained "
+    "HTSAT and GPT-2 (see the README).",
+    "Its vocabulary is SynthDiff's grammar: the explanations are templated and shorter than the paper's.",
+    "It is small ({params:.1f} M parameters) so that it trains on a CPU in about {train_time} (both recipes).",
 )
 
 
@@ -108,6 +136,22 @@ def second_pass(model_dir: Path) -> str:
             "model)")
 
 
+def continuation(model_dir: Path, corpus_info: dict) -> str:
+    """The CONTINUED paragraph when the model's stage 2 put a continued encoder into an existing model
+    (init.from_pretrained + init.audio_encoder, scripts/continue_default_model.sh) on a merged corpus, else ""."""
+    recipe = _training_recipe(model_dir)
+    start = (recipe or {}).get("init", {}).get("from_pretrained")
+    grounding = _training_recipe(Path(start)) if start else None
+    init = (grounding or {}).get("init", {})
+    parts = {part["tag"]: part for part in corpus_info.get("merged_from", [])}
+    if not (init.get("from_pretrained") and init.get("audio_encoder") and {"synth", "real"} <= set(parts)):
+        return ""
+    real_train = (corpus_info.get("sources", {}).get("splits", {}).get("train", {}).get("classes", {}))
+    return CONTINUED.format(synth_pairs=parts["synth"]["counts"]["train"]["pairs"],
+                            real_pairs=parts["real"]["counts"]["train"]["pairs"],
+                            recordings=sum(real_train.values()))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="the trained model's save_pretrained folder")
@@ -139,9 +183,13 @@ def main(argv=None) -> int:
                  final_stage_data=final_stage_data(args.model, corpus_info), second_pass=continued,
                  vocab=len(processor.tokenizer), train_time="two and a half hours" if continued else "two hours",
                  classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
+    real = continuation(args.model, corpus_info)
+    if real:  # the first paragraph describes the base model (release 7), the second the continuation
+        facts.update(RELEASE_7, train_time="three and a half hours")
+    limits = LIMITS_REAL if real else LIMITS
     build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
-                     training_data=TRAINING.format(**facts),
-                     limitations=[line.format(**facts) for line in LIMITS] + list(args.limit_note),
+                     training_data=TRAINING.format(**facts) + real,
+                     limitations=[line.format(**facts) for line in limits] + list(args.limit_note),
                      notes=release_notes())
     print(report.to_markdown())
     print(json.dumps(report.targets(), indent=1, default=str))
