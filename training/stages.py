@@ -207,6 +207,7 @@ class TaggerStage(Stage):
                 "clip_facts": read_clip_facts(split_file(corpus, split, FACTS_SUFFIX))}
 
     def build_data(self, model, accelerator):
+        self.train_clips.features_on_device = self.recipe.data.get("features_on_device", False)
         eval_split = self.recipe.data.get("eval_split", "validation")
         eval_data = None
         if eval_split:
