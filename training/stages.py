@@ -218,7 +218,8 @@ class TaggerStage(Stage):
         return self.train_clips, eval_data
 
     def loss(self, model, batch):
-        return model(**batch).loss, torch.tensor(batch["labels"].shape[0], device=batch["labels"].device)
+        # the count made on the device (torch.full): torch.tensor(n, device=...) is a blocking copy from the host
+        return model(**batch).loss, batch["labels"].new_full((), batch["labels"].shape[0])
 
     @torch.no_grad()
     def eval_extras(self, model, eval_data, accelerator):
