@@ -11,11 +11,13 @@ from conftest import build_tiny_config
 from training_testing import stage_recipe, synth_corpus  # noqa: F401
 
 from processing_adiff import AdiffFeatureExtractor
+from training.data.loader import build_train_loader
 from training.data.stage_data import ClipTaggingData, split_file
 from training.embedding_cache import EmbeddingCache
 from training.loop import train
 from training.metrics_log import read_metrics
-from training.recipe import recipe_from_dict
+from training.recipe import TrainConfig, recipe_from_dict
+from training.sampler import ResumableBatchSampler
 
 torch.set_num_threads(1)
 
@@ -70,6 +72,18 @@ def test_a_batch_with_features_on_device_equals_the_batch_made_on_the_cpu(synth_
     for key in expected.keys() - {"input_features"}:
         assert torch.equal(ready[key], expected[key]), key
     assert plain.on_device(expected) is expected  # batches of the CPU path pass through
+
+
+def test_worker_processes_give_the_waveform_batches_of_the_training_process(synth_corpus):  # noqa: F811
+    data = _tagging_data(synth_corpus, True)
+    batches = {}
+    for workers in (0, 2):
+        sampler = ResumableBatchSampler(len(data), 4, seed=0, shuffle=True, drop_last=True)
+        loader = build_train_loader(data, sampler, TrainConfig(num_workers=workers), torch.device("cpu"))
+        batches[workers] = [data.on_device(batch) for batch in loader]
+    assert len(batches[0]) == len(batches[2]) > 1
+    for ours, theirs in zip(batches[0], batches[2]):  # the same random crops, whoever collates
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 def test_a_tagger_run_with_features_on_device_has_the_loss_curve_of_one_without(synth_corpus, tmp_path):  # noqa: F811
