@@ -3,6 +3,7 @@ norm is flagged on the device, no step from it on changes the weights or the opt
 next log, checkpoint or evaluation with the message naming the first bad step; other optimizers are checked at once."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -63,6 +64,9 @@ def test_a_non_finite_gradient_norm_is_named_as_such(tmp_path):
 def test_an_optimizer_that_cannot_skip_on_the_device_is_checked_before_every_step(tmp_path):
     toy = _Toy(tmp_path, fused=False)  # e.g. the foreach AdamW restored from an older run's checkpoint
     assert not skips_on_device(toy.optimizer) and not toy.guard.on_device
+    fused = _Toy(tmp_path, fused=True).optimizer
+    assert skips_on_device(SimpleNamespace(optimizer=fused, scaler=None))  # Accelerate's wrapper
+    assert not skips_on_device(SimpleNamespace(optimizer=fused, scaler=object()))  # fp16: GradScaler owns found_inf
     before = toy.snapshot()
     with pytest.raises(NonFiniteLossError, match=r"The loss became infinite at optimizer step 1 "):
         toy.step(1, scale=math.inf)

@@ -26,9 +26,11 @@ class NonFiniteLossError(RuntimeError):
 
 def skips_on_device(optimizer) -> bool:
     """True when `optimizer` (or the one Accelerate wraps) skips a step itself given a device-side `found_inf`: torch's
-    Adam / AdamW with `fused=True` in every group (a checkpoint of an unfused run restores unfused groups)."""
+    Adam / AdamW with `fused=True` in every group (a checkpoint of an unfused run restores unfused groups), and no fp16
+    GradScaler (which sets and deletes `found_inf` itself)."""
     inner = getattr(optimizer, "optimizer", optimizer)
-    return isinstance(inner, torch.optim.Adam) and all(group.get("fused") for group in inner.param_groups)
+    return (isinstance(inner, torch.optim.Adam) and all(group.get("fused") for group in inner.param_groups)
+            and getattr(optimizer, "scaler", None) is None)
 
 
 def _kind(step_loss: torch.Tensor, grad_norm: torch.Tensor | None) -> torch.Tensor:
@@ -55,9 +57,8 @@ class NonFiniteGuard:
         # (step, kind) of the first bad step; kind 0: none yet
         self.first = torch.zeros(2, dtype=torch.long, device=device)
         self.positions = {}  # step -> (epoch, batch in epoch), for the steps since the last read
-        if self.on_device:
-            self.found_inf = torch.zeros((), device=device)  # 1.0 from the first bad step on: the optimizer skips
-            getattr(optimizer, "optimizer", optimizer).found_inf = self.found_inf
+        self.optimizer = getattr(optimizer, "optimizer", optimizer)
+        self.found_inf = torch.zeros((), device=device)  # 1.0 from the first bad step on: the fused optimizer skips
 
     def check(self, step_loss: torch.Tensor, grad_norm: torch.Tensor | None, step: int, epoch: int,
               batch_in_epoch: int) -> None:
@@ -73,6 +74,7 @@ class NonFiniteGuard:
         new = (self.first[1] == 0) & (kind != 0)
         self.first.copy_(torch.where(new, torch.stack((torch.full_like(kind, step), kind)), self.first))
         self.found_inf.copy_(self.first[1] != 0)
+        self.optimizer.found_inf = self.found_inf  # read by the fused step (`torch.optim.adam._fused_adam`)
 
     def raise_if_flagged(self) -> None:
         """Read the flag on the host (one sync); raise `NonFiniteLossError` for the first bad step since the start."""
