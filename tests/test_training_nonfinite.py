@@ -94,3 +94,33 @@ def test_a_run_reports_a_nan_step_between_logs_at_the_next_log_with_the_weights_
         assert all(torch.equal(a, b) for a, b in zip(seen[2], later))
     assert not [r for r in read_metrics(out) if "train/loss" in r]  # nothing logged from the bad window
     assert not (out / "final").exists()
+
+
+def test_a_checkpoint_of_an_unfused_optimizer_resumes_and_is_checked_before_every_step(
+        synth_corpus, tmp_path, monkeypatch):  # noqa: F811
+    """Runs started before the fused optimizer (their checkpoints restore unfused AdamW groups) continue, checked as
+    before."""
+    from training import loop
+    from training.loop import TrainingInterrupted
+    from training.stages import LanguageModelStage
+
+    out = tmp_path / "run"
+    recipe = stage_recipe("lm", out, synth_corpus, train={"max_steps": 4, "save_every": 2, "batch_size": 2})
+    real_loss, calls = LanguageModelStage.loss, {"n": 0}
+
+    def loss_interrupted_at_step_3(self, model, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_loss(self, model, batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "_fused_optimizer", lambda recipe, accelerator: False)
+        patch.setattr(LanguageModelStage, "loss", loss_interrupted_at_step_3)
+        with pytest.raises(TrainingInterrupted):
+            train(recipe_from_dict(recipe))
+    guards = []
+    real_guard = loop.NonFiniteGuard
+    monkeypatch.setattr(loop, "NonFiniteGuard", lambda *args: guards.append(real_guard(*args)) or guards[-1])
+    assert (train(recipe_from_dict(recipe), resume=True) / "model.safetensors").is_file()
+    assert [guard.on_device for guard in guards] == [False]
