@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The GPU checks of issues 3, 5 and 21, as one script for a lent CUDA machine (run from the repository root; about
-# 6-7 minutes on one H200). Results and logs go to $OUT; a summary line per part goes to stdout.
+# 6-7 minutes on one H200, an estimate not yet measured). Results and logs go to $OUT; a summary line per part goes
+# to stdout.
 #   0. the carried wheels (.devwheels/, from benchmarks/gpu_wheels.sh: the machine's transformers is below ADIFF's
 #      floor and it lacks soundfile, soxr and datasets) into /tmp/site, then `make test-fast` on the machine's torch;
 #   1. with RUN_INFERENCE=1 only: benchmarks/inference.py at base size, fp32 then bf16, batches 1/8/32;
 #   2. benchmarks/training.py --device cuda --dtype bf16 at small and base size: per stage samples/s, GPU-busy share,
-#      MFU, peak memory;
+#      MFU, peak memory; stage 1a both with per-clip CPU log-mels and with them batched on the GPU (stage1a_on_device);
+#   2b. benchmarks/device_path_check.py on the corpus of part 3: batched GPU log-mels vs per-clip CPU ones (max dB
+#      difference), and the host syncs the training loop's hot path makes (stages 1a and 1b, tiny; the goal is none);
 #   3. the paper_base recipes (training/recipes/paper_base: HTSAT default size, GPT-2 124M, official ADIFF sizes)
 #      through `accelerate launch`, STEPS steps per stage on a small SynthDiff corpus: stages 1a, 1b, 2 with the DDP
 #      config, stage 3 with the FSDP config; samples/s and peak memory from metrics.jsonl, GPU utilisation sampled
@@ -33,7 +36,7 @@ if [ -n "${SMOKE:-}" ]; then
               --set model.cross_projection_num_layers=1 --set model.cross_projection_num_heads=2)
   LAUNCH=(--multi_gpu --num_processes 2 --mixed_precision no); FSDP=("${LAUNCH[@]}")
 else
-  DEVICE=cuda; STEPS=${STEPS:-150}; PAIRS=400; WORKERS=12; BENCH=(--sizes small,base --batch-size 32 --steps 5); BATCH=()
+  DEVICE=cuda; STEPS=${STEPS:-120}; PAIRS=400; WORKERS=12; BENCH=(--sizes small,base --batch-size 32 --steps 5); BATCH=()
   SIZES=(); LM_SIZE=(); ADIFF_SIZE=()
   LAUNCH=(--config_file training/accelerate_configs/ddp.yaml --num_processes 1)
   FSDP=(--config_file training/accelerate_configs/fsdp.yaml --num_processes 1)
@@ -65,6 +68,9 @@ if [ "$DEVICE" = cuda ]; then
   SAMPLER=$!
 fi
 $PY -m training.synthdiff --out "$WORK/corpus" --pairs "$PAIRS" --seed 0 --workers "$WORKERS" >"$OUT/synth.log" 2>&1
+timeout 150 $PY benchmarks/device_path_check.py --corpus "$WORK/corpus" --device "$DEVICE" \
+  >"$OUT/device_path.json" 2>"$OUT/device_path.log"
+echo "device path check (exit $?): $(grep '^device path' "$OUT/device_path.log")"
 COMMON=(--set "data.corpus=$WORK/corpus" --set "data.embedding_cache=$WORK/cache" --set "train.max_steps=$STEPS"
         --set train.eval_every=null --set train.save_every=null --set train.log_every=10
         --set "train.num_workers=$WORKERS" --set eval.max_batches=2 --set eval.num_samples=1 "${BATCH[@]}")

@@ -6,6 +6,9 @@ Each (size, mode) runs in its own process so its peak memory is its own (peak RS
 Modes, all with the freezing of the real stages (`training.stages.set_trainable`) and AdamW steps:
 
 - `stage1a_tagger`: 10 s waveforms -> log-mels -> HTSAT tagger (`training.tagger.AdiffAudioTagger`) -> loss;
+- `stage1a_on_device`: the same step with the log-mels of the whole batch computed on the device
+  (`data.features_on_device`: `prepare_waveforms` on the CPU, `batched_log_mel` on the device); both stage-1a modes
+  together print their ratio;
 - `stage1b_lm`: GPT-2 as a language model on `--answer-tokens` tokens per row;
 - `stage2_recompute`: every step loads nothing from the cache: 10 s waveforms -> log-mels (`AdiffFeatureExtractor`)
   -> frozen HTSAT -> prefix modules (trained) -> frozen GPT-2 -> loss;
@@ -43,7 +46,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the `training` package.
 sys.path[:] = [str(REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-MODES = ("stage1a_tagger", "stage1b_lm", "stage2_recompute", "stage2_cached", "stage3_cached")
+MODES = ("stage1a_tagger", "stage1a_on_device", "stage1b_lm", "stage2_recompute", "stage2_cached", "stage3_cached")
 # Dense peak TFLOP/s (no sparsity) by GPU name fragment, for model FLOPs utilisation: (bf16, fp32 without TF32).
 PEAK_TFLOPS = {"H200": (989.0, 67.0), "H100": (989.0, 67.0), "A100": (312.0, 19.5), "L40S": (362.0, 91.6),
                "A10G": (70.0, 35.0)}
@@ -176,13 +179,20 @@ def build_mode(size: str, mode: str, args, device) -> tuple:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    if mode == "stage1a_tagger":
+    if mode.startswith("stage1a"):
         model = AdiffAudioTagger(config.audio_config, [f"class{k}" for k in range(32)]).to(device)
         labels = torch.randint(0, 2, (batch, 32), device=device).float()
 
+        def features():
+            """(B, T, M) log-mels on the device: per clip on the CPU, or batched on the device (features_on_device)."""
+            if mode == "stage1a_tagger":
+                return extractor(waves[:batch], sampling_rate=extractor.sampling_rate)["input_features"].to(device)
+            waveforms, gains = extractor.prepare_waveforms(waves[:batch], extractor.sampling_rate)  # (B, samples)
+            with torch.autocast(device.type, enabled=False):  # float32, as the loop computes them before autocast
+                return extractor.batched_log_mel(waveforms.to(device), gains.to(device))
+
         def loss():
-            features = extractor(waves[:batch], sampling_rate=extractor.sampling_rate)["input_features"]  # (B, T, M)
-            return model(input_features=features.to(device), labels=labels).loss
+            return model(input_features=features(), labels=labels).loss
     elif mode == "stage1b_lm":
         from transformers import GPT2LMHeadModel
 
@@ -304,6 +314,11 @@ def main(argv=None) -> dict:
             for key in ("samples_per_s", "peak_memory_mb", "busy_share", "mfu"):
                 results[f"{size}_{mode}_{key}"] = run[key]
         by_mode = {r["mode"]: r for r in results["runs"] if r["size"] == size}
+        if {"stage1a_tagger", "stage1a_on_device"} <= set(by_mode):
+            ratio = by_mode["stage1a_on_device"]["samples_per_s"] / by_mode["stage1a_tagger"]["samples_per_s"]
+            results[f"{size}_stage1a_on_device_speedup"] = ratio
+            print(f"{size}: stage 1a with log-mels batched on the device runs {ratio:.2f}x the samples/s of per-clip "
+                  "CPU log-mels", file=sys.stderr)
         if {"stage2_cached", "stage2_recompute"} <= set(by_mode):
             speedup = by_mode["stage2_cached"]["samples_per_s"] / by_mode["stage2_recompute"]["samples_per_s"]
             results[f"{size}_stage2_cache_speedup"] = speedup

@@ -221,6 +221,54 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         raise TypeError(f"Expected a waveform (numpy array or torch tensor) or a list of them, got "
                         f"{type(raw_audio).__name__}. Load files with `processing_adiff.load_audio` first.")
 
+    def prepare_waveforms(self, raw_audio, sampling_rate: int | Sequence[int] | None = None,
+                          truncation: str | None = None, generator: np.random.Generator | None = None,
+                          seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        The first half of `__call__`: every clip checked, cropped or tiled to `num_samples`, mixed to mono and
+        resampled, with the same arguments and the same random crops. `batched_log_mel` turns the result into
+        `__call__`'s features, on any device (e.g. the training GPU, for a whole batch at once).
+
+        Returns:
+            `(waveforms, gains)`: `(num_clips, num_samples)` float32 and `(num_clips,)` float64; the features are those
+            of `waveforms * gains` (a gain is 1 except for clips louder than `LOUD_PEAK`, which are scaled down).
+        """
+        truncation = truncation if truncation is not None else self.truncation
+        self._check_truncation(truncation)
+        if truncation == "random" and generator is None and seed is not None:
+            generator = np.random.default_rng(seed)
+        clips = self._to_clips(raw_audio)
+        rates = list(sampling_rate) if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(clips)
+        if len(rates) != len(clips):
+            raise ValueError(f"Got {len(rates)} sampling rates for {len(clips)} clips; give one rate or one per clip.")
+        waveforms, gains = zip(*(self._prepare(clip, rate, truncation, generator,
+                                               f"clip {index}" if len(clips) > 1 else "the audio")
+                                 for index, (clip, rate) in enumerate(zip(clips, rates))))
+        return torch.from_numpy(np.stack(waveforms)), torch.tensor(gains, dtype=torch.float64)  # (N, samples), (N,)
+
+    def batched_log_mel(self, waveforms: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
+        """
+        The log-mel features of `prepare_waveforms`'s output, for the whole batch in one STFT, on the tensors' device.
+        They equal `__call__`'s (which transforms each clip on its own, on the CPU) up to float32 rounding (about
+        1e-5 dB): each clip's features still depend only on that clip.
+
+        Args:
+            waveforms (`torch.Tensor`): `(num_clips, num_samples)` float32.
+            gains (`torch.Tensor`, *optional*): `(num_clips,)`, the gains `prepare_waveforms` returned; `None` for 1.
+
+        Returns:
+            `torch.Tensor` of shape `(num_clips, num_frames, feature_size)`, float32, in dB, on `waveforms.device`.
+        """
+        if waveforms.dim() != 2 or waveforms.shape[-1] != self.num_samples or waveforms.dtype != torch.float32:
+            raise ValueError(f"batched_log_mel expects float32 waveforms of shape (clips, {self.num_samples}) from "
+                             f"prepare_waveforms, got {waveforms.dtype} of shape {tuple(waveforms.shape)}.")
+        if gains is not None and gains.shape != waveforms.shape[:1]:
+            raise ValueError(f"batched_log_mel expects one gain per clip, shape ({waveforms.shape[0]},), got shape "
+                             f"{tuple(gains.shape)}.")
+        if gains is not None and gains.device.type == "cpu" and bool((gains == 1.0).all()):
+            gains = None  # skip the loud clips' float64 pass where looking costs no device sync
+        return self._log_mel(waveforms, gains)
+
     def __call__(self, raw_audio, sampling_rate: int | Sequence[int] | None = None, truncation: str | None = None,
                  generator: np.random.Generator | None = None, seed: int | None = None,
                  return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
@@ -239,48 +287,43 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
             `BatchFeature` with `input_features` of shape `(num_clips, num_frames, feature_size)`, float32, in dB.
         """
         reject_unknown_kwargs("AdiffFeatureExtractor", kwargs, _CALL_KWARGS)
-        truncation = truncation if truncation is not None else self.truncation
-        self._check_truncation(truncation)
-        if truncation == "random" and generator is None and seed is not None:
-            generator = np.random.default_rng(seed)
-        clips = self._to_clips(raw_audio)
-        rates = list(sampling_rate) if isinstance(sampling_rate, (list, tuple)) else [sampling_rate] * len(clips)
-        if len(rates) != len(clips):
-            raise ValueError(f"Got {len(rates)} sampling rates for {len(clips)} clips; give one rate or one per clip.")
-
-        features = []
-        for index, (clip, rate) in enumerate(zip(clips, rates)):
-            what = f"clip {index}" if len(clips) > 1 else "the audio"
-            waveform, gain = self._prepare(clip, rate, truncation, generator, what)
-            # One STFT per clip: a clip's features never depend on the rest of the batch.
-            features.append(self._log_mel(torch.from_numpy(waveform)[None], gain))  # (1, frames, mels)
-        features = torch.cat(features)  # (N, frames, mels)
+        waveforms, gains = self.prepare_waveforms(raw_audio, sampling_rate, truncation, generator, seed)
+        # One STFT per clip: a clip's features never depend on the rest of the batch.
+        features = torch.cat([self._log_mel(waveforms[index:index + 1],
+                                            None if gains[index] == 1.0 else gains[index:index + 1])
+                              for index in range(len(waveforms))])  # (N, frames, mels)
         if return_tensors == "np":
             features = features.numpy()
         elif return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
         return BatchFeature({"input_features": features})
 
-    def _log_mel(self, waveforms: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gain`."""
-        window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype)
+    def _log_mel(self, waveforms: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gains` (`gains` (N,); None: all 1), computed
+        on the waveforms' device."""
+        device = waveforms.device
+        window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype, device=device)
         spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
                               window=window, center=True, pad_mode="reflect",
                               return_complex=True)  # (N, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
-        mel = power.transpose(1, 2) @ self.mel_filters  # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
-        if gain == 1.0:
-            return self._apply_floor(10.0 * torch.log10(mel.clamp(min=POWER_FLOOR)))
-        # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
-        return self._apply_floor(
-            (10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gain**2)) + 20.0 * math.log10(gain)).float())
+        # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
+        mel = power.transpose(1, 2) @ self.mel_filters.to(device)
+        features = 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+        if gains is not None:
+            # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
+            gains = gains.to(device, torch.float64)[:, None, None]  # (N, 1, 1)
+            loud = 10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gains**2)) + 20.0 * torch.log10(gains)
+            features = torch.where(gains != 1.0, loud.float(), features)  # no host sync: gains may be on a GPU
+        return self._apply_floor(features)
 
     def _apply_floor(self, features: torch.Tensor) -> torch.Tensor:
         """(N, frames, mels) dB -> the same with every cell below the clip's floor (`floor_db`, `top_db`) raised to it;
         unchanged when both are None."""
         if self.floor_db is None and self.top_db is None:
             return features
-        floor = torch.full((features.shape[0], 1, 1), -math.inf, dtype=features.dtype)  # (N, 1, 1): one per clip
+        # (N, 1, 1): one floor per clip
+        floor = torch.full((features.shape[0], 1, 1), -math.inf, dtype=features.dtype, device=features.device)
         if self.floor_db is not None:
             floor = floor.clamp(min=self.floor_db)
         if self.top_db is not None:

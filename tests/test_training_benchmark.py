@@ -18,7 +18,7 @@ def test_training_benchmark_smoke_reports_every_figure():
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(completed.stdout.strip().splitlines()[-1])
-    modes = ("stage1a_tagger", "stage1b_lm", "stage2_recompute", "stage2_cached", "stage3_cached")
+    modes = ("stage1a_tagger", "stage1a_on_device", "stage1b_lm", "stage2_recompute", "stage2_cached", "stage3_cached")
     assert [(r["size"], r["mode"]) for r in results["runs"]] == [("tiny", mode) for mode in modes]
     for run in results["runs"]:
         assert run["dtype"] == "bf16" and run["samples_per_s"] > 0 and run["peak_memory_mb"] > 0
@@ -27,7 +27,7 @@ def test_training_benchmark_smoke_reports_every_figure():
     for mode in modes:
         assert results[f"tiny_{mode}_samples_per_s"] > 0 and results[f"tiny_{mode}_peak_memory_mb"] > 0
     assert results["tiny_stage2_cache_speedup"] > 0 and results["tiny_cache_fill_s_per_clip"] > 0
-    assert results["tiny_embedding_speedup"] > 0
+    assert results["tiny_embedding_speedup"] > 0 and results["tiny_stage1a_on_device_speedup"] > 0
     by_mode = {r["mode"]: r for r in results["runs"]}
     assert by_mode["stage3_cached"]["trainable_m"] > by_mode["stage2_cached"]["trainable_m"]  # stage 3 trains the LM
     # The recomputing step also runs the frozen encoder, so it counts more FLOPs than the cached one.

@@ -103,6 +103,20 @@ def test_tagger_frame_loss_adds_to_the_clip_loss_and_respects_the_mask():
     assert torch.isfinite(both)
 
 
+def test_tagger_frame_loss_over_part_of_the_batch_is_the_mean_over_the_masked_in_clips():
+    tagger = _tiny_tagger()
+    features = torch.randn(3, 1001, 64)
+    labels = torch.tensor([[1.0, 0, 0], [0, 1, 0], [1.0, 1, 0]])
+    frames = torch.randint(0, 2, (3, 3, tagger.num_time_steps)).float()
+    with torch.no_grad():
+        clip_only = tagger(features, labels=labels).loss
+        mask = torch.tensor([True, False, True])
+        masked = tagger(features, labels=labels, frame_labels=frames, frame_mask=mask).loss
+        events = tagger.event_head(tagger.encoder(input_features=features.unsqueeze(1)).last_hidden_state)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(events.step_logits[[0, 2]], frames[[0, 2]])
+    torch.testing.assert_close(masked, clip_only + expected)
+
+
 def test_tagger_rejects_frame_labels_on_another_grid():
     tagger = _tiny_tagger()
     with pytest.raises(ValueError,

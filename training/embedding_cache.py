@@ -4,7 +4,9 @@ A clip's embedding depends only on its audio bytes, the feature extractor's sett
 weights), so the cache key is exactly that: `<cache_dir>/<encoder key>/<sha256 of the file>.npy`. The encoder key
 hashes the encoder config, its weights and the feature-extractor config; a retrained or reconfigured encoder gets a
 fresh sub-folder and never reads stale vectors. Embeddings are computed once (in parallel across processes) and
-reused in every epoch and every later run. Long clips are centre-cropped (deterministic), as at inference.
+reused in every epoch and every later run. Long clips are centre-cropped (deterministic), as at inference. With the
+encoder on a GPU the log-mels of each chunk are computed there, batched (`AdiffFeatureExtractor.batched_log_mel`;
+they agree with the per-clip CPU features to float32 rounding, as the encoder's own GPU kernels do with its CPU ones).
 """
 
 import hashlib
@@ -60,6 +62,8 @@ class EmbeddingCache:
         encoder (`ClapAudioModel`): the frozen audio encoder (`model.model.audio_encoder`).
         feature_extractor (`AdiffFeatureExtractor`): turns audio into the encoder's log-mel input.
         batch_size (`int`): clips per encoder call when filling the cache.
+        features_on_device (`bool`, *optional*): compute each chunk's log-mels batched on the encoder's device;
+            `None` (default) does so when the encoder is on a CUDA device, else computes them per clip on the CPU.
 
     Example:
 
@@ -69,10 +73,12 @@ class EmbeddingCache:
     ```
     """
 
-    def __init__(self, cache_dir: str | Path, encoder: torch.nn.Module, feature_extractor, batch_size: int = 16):
+    def __init__(self, cache_dir: str | Path, encoder: torch.nn.Module, feature_extractor, batch_size: int = 16,
+                 features_on_device: bool | None = None):
         self.encoder = encoder
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size
+        self.features_on_device = features_on_device
         self.key = encoder_fingerprint(encoder, feature_extractor)
         self.folder = Path(cache_dir) / self.key
         self.hits = 0
@@ -91,8 +97,8 @@ class EmbeddingCache:
         for start in tqdm(starts, desc="caching clip embeddings", disable=not show_progress):
             chunk = paths[start:start + self.batch_size]
             clips, rates = zip(*(load_audio(path) for path in chunk))
-            features = self.feature_extractor(list(clips), sampling_rate=list(rates), truncation="center")
-            features = features["input_features"].unsqueeze(1).to(device, dtype)  # (N, 1, frames, mels)
+            features = self._log_mels(list(clips), list(rates), device)
+            features = features.unsqueeze(1).to(device, dtype)  # (N, 1, frames, mels)
             pooled = self.encoder(input_features=features).pooler_output.float().cpu().numpy()  # (N, D)
             for digest, vector in zip(digests[start:start + self.batch_size], pooled):
                 target = self._entry(digest)
@@ -102,6 +108,14 @@ class EmbeddingCache:
                     np.save(f, vector)
                 os.replace(temp, target)  # readers never see a half-written vector
         self.encoder.train(was_training)
+
+    def _log_mels(self, clips: list, rates: list, device: torch.device) -> torch.Tensor:
+        """(N, frames, mels) centre-crop log-mels: batched on `device` or per clip on the CPU (see the class doc)."""
+        on_device = self.features_on_device if self.features_on_device is not None else device.type == "cuda"
+        if not on_device:
+            return self.feature_extractor(clips, sampling_rate=rates, truncation="center")["input_features"]
+        waveforms, gains = self.feature_extractor.prepare_waveforms(clips, rates, truncation="center")
+        return self.feature_extractor.batched_log_mel(waveforms.to(device), gains.to(device))
 
     def embed_files(self, paths: list[str | Path], accelerator=None, show_progress: bool = True) -> dict:
         """Embeddings of `paths` (each path once), computing the missing ones: `{path: FloatTensor (D,)}`.

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import send_to_device, set_seed
+from accelerate.utils import DistributedType, send_to_device, set_seed
 from tqdm.auto import tqdm
 
 from .checkpointing import CheckpointError, TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .metrics_log import MetricsLogger
+from .nonfinite import NonFiniteGuard, NonFiniteLossError
 from .optim import build_optimizer, build_scheduler
 from .periodic_eval import evaluate
 from .recipe import Recipe
@@ -35,10 +36,6 @@ from .stages import AdiffStage, build_stage
 logger = logging.getLogger(__name__)
 
 FINAL_DIR = "final"
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss (or gradient norm) became NaN or infinite; the run stopped without saving the bad weights."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -59,10 +56,6 @@ def _refuse_to_overwrite(output_dir: Path, resume) -> None:
         raise FileExistsError(f"{output_dir} already holds a finished run ({output_dir / FINAL_DIR}); a fresh run "
                               "would overwrite it. Give another output_dir (--output_dir DIR), delete the folder to "
                               "retrain, or pass --resume to keep it.")
-
-
-def _finite(value: torch.Tensor) -> bool:
-    return bool(torch.isfinite(value).all())
 
 
 def _save_final(stage, model, accelerator, output_dir: Path, recipe: Recipe) -> Path:
@@ -120,11 +113,13 @@ class _Run:
     scheduler: object
     sampler: ResumableBatchSampler
     loader: torch.utils.data.DataLoader
+    prepare_batch: object  # batch on the device -> the model's inputs (the data's `on_device`, e.g. log-mels)
     eval_data: object
     trainable: list
     steps_per_epoch: int
     total_steps: int
     output_dir: Path
+    guard: NonFiniteGuard | None = None  # built once a resumed checkpoint has restored the optimizer's groups
 
     @property
     def accumulation(self) -> int:
@@ -133,10 +128,9 @@ class _Run:
 
 @dataclass
 class _LogWindow:
-    """Loss terms and items since the last logged step."""
+    """Loss terms and items since the last logged step; the terms stay on the device until the log reads them."""
 
-    loss: float = 0.0
-    count: float = 0.0
+    terms: torch.Tensor | float = 0.0  # (sum of losses, count)
     items: int = 0
     time: float = field(default_factory=time.perf_counter)
 
@@ -169,6 +163,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
 
     run = _prepare_run(recipe, stage, _with_lora(model, stage, recipe), accelerator, output_dir)
     state = _start_state(accelerator, output_dir, resume)
+    run.guard = NonFiniteGuard(run.optimizer, accelerator.device, output_dir)  # after resuming: its optimizer groups
     metrics_log = MetricsLogger(output_dir, enabled=accelerator.is_main_process, tensorboard=recipe.train.tensorboard)
     metrics_log.drop_after(state.global_step)  # rows an interrupted run wrote after its checkpoint come again
     logger.info("Stage %s: %d items, %d optimizer steps (%d per epoch), global batch %d x %d accumulation, "
@@ -187,8 +182,7 @@ def train(recipe: Recipe, resume: str | bool | None = None) -> Path:
             while state.global_step < run.total_steps and not _epoch_done(run, state):
                 step_loss = _accumulate_gradients(run, batches, window)
                 grad_norm = _optimizer_step(run, state, step_loss)
-                window.loss += float(step_loss[0])
-                window.count += float(step_loss[1])
+                window.terms = window.terms + step_loss  # no host sync: read at the next log
                 progress.update(1)
                 window = _after_step(run, state, metrics_log, window, grad_norm, progress)
             if _epoch_done(run, state):
@@ -231,6 +225,7 @@ def _prepare_run(recipe: Recipe, stage, model, accelerator: Accelerator, output_
                                     drop_last=True, rank=accelerator.process_index,
                                     world_size=accelerator.num_processes, lengths=lengths)
     loader = build_train_loader(train_data, sampler, recipe.train, accelerator.device)
+    prepare_batch = getattr(train_data, "on_device", lambda batch: batch)
     accumulation = recipe.train.gradient_accumulation_steps
     steps_per_epoch = len(sampler) // accumulation
     if steps_per_epoch < 1:
@@ -238,13 +233,21 @@ def _prepare_run(recipe: Recipe, stage, model, accelerator: Accelerator, output_
                          f"{accumulation}; lower train.batch_size or gradient_accumulation_steps.")
     total_steps = recipe.train.max_steps or max(1, round(recipe.train.epochs * steps_per_epoch))
 
-    optimizer = build_optimizer(model, recipe.optim)
+    optimizer = build_optimizer(model, recipe.optim, fused=_fused_optimizer(recipe, accelerator))
     scheduler = build_scheduler(optimizer, recipe.optim, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return _Run(recipe, stage, accelerator, model, optimizer, scheduler, sampler, loader, eval_data, trainable,
-                steps_per_epoch, total_steps, output_dir)
+    return _Run(recipe, stage, accelerator, model, optimizer, scheduler, sampler, loader, prepare_batch, eval_data,
+                trainable, steps_per_epoch, total_steps, output_dir)
+
+
+def _fused_optimizer(recipe: Recipe, accelerator: Accelerator) -> bool:
+    """Fused AdamW (which skips non-finite steps on the device, see `training.nonfinite`) where it is known to work:
+    CPU or CUDA, one process or DDP, no fp16 GradScaler (which sets the same `found_inf` itself)."""
+    return (accelerator.device.type in ("cpu", "cuda") and recipe.train.mixed_precision != "fp16"
+            and accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU,
+                                                 DistributedType.MULTI_CPU))
 
 
 def _start_state(accelerator: Accelerator, output_dir: Path, resume) -> TrainerState:
@@ -269,7 +272,8 @@ def _accumulate_gradients(run: _Run, batches, window: _LogWindow) -> torch.Tenso
     accelerator, accumulation = run.accelerator, run.accumulation
     step_loss = torch.zeros(2, device=accelerator.device)  # (sum of losses, count), this process
     for micro in range(accumulation):
-        batch = send_to_device(next(batches), accelerator.device, non_blocking=run.loader.pin_memory)
+        batch = run.prepare_batch(send_to_device(next(batches), accelerator.device,
+                                                 non_blocking=run.loader.pin_memory))
         sync = micro == accumulation - 1
         with (contextlib.nullcontext() if sync else accelerator.no_sync(run.model)), accelerator.autocast():
             loss, count = run.stage.loss(run.model, batch)
@@ -284,21 +288,12 @@ def _accumulate_gradients(run: _Run, batches, window: _LogWindow) -> torch.Tenso
 
 
 def _optimizer_step(run: _Run, state: TrainerState, step_loss: torch.Tensor):
-    """Clip, refuse a non-finite loss or gradient, step the optimizer and scheduler; returns the gradient norm (or
-    `None` without clipping)."""
+    """Clip, refuse a non-finite loss or gradient (`training.nonfinite`: on the device where the optimizer allows),
+    step the optimizer and scheduler; returns the gradient norm (or `None` without clipping)."""
     grad_norm = None
     if run.recipe.optim.max_grad_norm is not None:
         grad_norm = run.accelerator.clip_grad_norm_(run.trainable, run.recipe.optim.max_grad_norm)
-    if not _finite(step_loss) or (grad_norm is not None and not _finite(grad_norm)):
-        bad = step_loss if not _finite(step_loss) else grad_norm
-        raise NonFiniteLossError(
-            f"The {'loss' if bad is step_loss else 'gradient norm'} became "
-            f"{'NaN' if torch.isnan(bad).any() else 'infinite'} at optimizer step {state.global_step + 1} "
-            f"(epoch {state.epoch}, batch {state.batch_in_epoch}); training stopped and these weights "
-            f"were not saved. The last good checkpoint is "
-            f"{latest_checkpoint(run.output_dir) or 'none (no checkpoint was written yet)'}. Lower optim.lr, "
-            "enable gradient clipping (optim.max_grad_norm) or use mixed_precision: bf16 instead of fp16, "
-            "then rerun with --resume.")
+    run.guard.check(step_loss, grad_norm, state.global_step + 1, state.epoch, state.batch_in_epoch)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -311,9 +306,15 @@ def _after_step(run: _Run, state: TrainerState, metrics_log: MetricsLogger, wind
                 progress) -> _LogWindow:
     """Log, checkpoint and evaluate when the step calls for it; returns the log window to continue with."""
     step, train_config = state.global_step, run.recipe.train
-    if step % train_config.log_every == 0 or step == run.total_steps:
+    log = step % train_config.log_every == 0 or step == run.total_steps
+    save = train_config.save_every and step % train_config.save_every == 0 and step < run.total_steps
+    evaluate_now = train_config.eval_every and step % train_config.eval_every == 0 and step < run.total_steps
+    if log or save or evaluate_now:
+        run.guard.raise_if_flagged()  # before anything is logged or saved
+    if log:
         elapsed = time.perf_counter() - window.time
-        record = {"train/loss": window.loss / max(window.count, 1e-9),
+        loss_sum, count = window.terms.tolist()
+        record = {"train/loss": loss_sum / max(count, 1e-9),
                   "train/lr": run.scheduler.get_last_lr()[0], "train/epoch": state.epoch,
                   "train/samples_per_s": window.items / max(elapsed, 1e-9)}
         if grad_norm is not None:
@@ -323,9 +324,9 @@ def _after_step(run: _Run, state: TrainerState, metrics_log: MetricsLogger, wind
         metrics_log.log(step, record)
         progress.set_postfix(loss=f"{record['train/loss']:.4f}")
         window = _LogWindow()
-    if train_config.save_every and step % train_config.save_every == 0 and step < run.total_steps:
+    if save:
         save_checkpoint(run.accelerator, state, run.output_dir, train_config.keep_checkpoints)
-    if train_config.eval_every and step % train_config.eval_every == 0 and step < run.total_steps:
+    if evaluate_now:
         _log_eval(run.stage, run.model, run.eval_data, run.accelerator, run.recipe, metrics_log, state, step)
     return window
 

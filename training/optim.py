@@ -26,9 +26,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW over `parameter_groups`; `fused=True` takes torch's fused kernel (which can skip a step on the device,
+    `training.nonfinite`), else torch's default implementation."""
     return torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr, betas=config.betas,
-                             eps=config.eps)
+                             eps=config.eps, fused=True if fused else None)
 
 
 def warmup_steps(config: OptimConfig, total_steps: int) -> int:

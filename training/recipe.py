@@ -166,6 +166,13 @@ def _validate(recipe: Recipe) -> None:
         raise ValueError(f"train.epochs must be > 0, got {train.epochs!r}.")
     if train.mixed_precision not in PRECISIONS:
         raise ValueError(f"train.mixed_precision must be one of {PRECISIONS}, got {train.mixed_precision!r}.")
+    on_device = recipe.data.get("features_on_device", False)
+    if not isinstance(on_device, bool):
+        raise ValueError(f"data.features_on_device must be true or false, got {on_device!r}.")
+    if on_device and recipe.stage != "tagger":
+        raise ValueError(f"data.features_on_device computes stage 1a's log-mels on the training device; stage "
+                         f"{recipe.stage!r} does not support it (stages 2-3 compute clip embeddings once, in the "
+                         "embedding cache, which batches its log-mels on a GPU by itself). Remove the key.")
     if optim.schedule not in SCHEDULES:
         raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {optim.schedule!r}.")
     if not optim.lr > 0:

@@ -207,6 +207,7 @@ class TaggerStage(Stage):
                 "clip_facts": read_clip_facts(split_file(corpus, split, FACTS_SUFFIX))}
 
     def build_data(self, model, accelerator):
+        self.train_clips.features_on_device = self.recipe.data.get("features_on_device", False)
         eval_split = self.recipe.data.get("eval_split", "validation")
         eval_data = None
         if eval_split:
@@ -217,7 +218,8 @@ class TaggerStage(Stage):
         return self.train_clips, eval_data
 
     def loss(self, model, batch):
-        return model(**batch).loss, torch.tensor(batch["labels"].shape[0], device=batch["labels"].device)
+        # the count made on the device (torch.full): torch.tensor(n, device=...) is a blocking copy from the host
+        return model(**batch).loss, batch["labels"].new_full((), batch["labels"].shape[0])
 
     @torch.no_grad()
     def eval_extras(self, model, eval_data, accelerator):

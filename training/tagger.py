@@ -108,15 +108,17 @@ class AdiffAudioTagger(nn.Module):
                                  f"{tuple(events.step_logits.shape)}, got {tuple(frame_labels.shape)}; build them "
                                  f"with {self.num_time_steps} steps per clip (ClipTaggingData(frame_steps=...)).")
             step_logits = events.step_logits
-            if frame_mask is not None:
-                step_logits, frame_labels = step_logits[frame_mask.bool()], frame_labels[frame_mask.bool()]
-            if frame_labels.numel():
-                pos_weight = None
-                if self.frame_positive_weight != 1.0:  # one weight per class, broadcast over the time steps
-                    pos_weight = step_logits.new_full((step_logits.shape[1], 1), self.frame_positive_weight).float()
-                frame_loss = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float(),
-                                                                pos_weight=pos_weight)
-                loss = frame_loss if loss is None else loss + frame_loss
+            pos_weight = None
+            if self.frame_positive_weight != 1.0:  # one weight per class, broadcast over the time steps
+                pos_weight = step_logits.new_full((step_logits.shape[1], 1), self.frame_positive_weight).float()
+            cells = F.binary_cross_entropy_with_logits(step_logits.float(), frame_labels.float(),
+                                                       pos_weight=pos_weight, reduction="none")  # (B, C, T)
+            # The mean over the clips in frame_mask, as weights: selecting them (cells[mask]) would make the host wait
+            # for the GPU every step to learn how many there are. No clip in the mask: a frame loss of 0.
+            weights = (torch.ones(cells.shape[0], device=cells.device) if frame_mask is None
+                       else frame_mask.float())[:, None, None].expand_as(cells)  # (B, C, T)
+            frame_loss = (cells * weights).sum() / weights.sum().clamp_min(1.0)
+            loss = frame_loss if loss is None else loss + frame_loss
         if property_targets is not None:
             if properties is None:
                 raise ValueError("property_targets were given but this tagger has no property head; build it with "

@@ -69,11 +69,15 @@ class ClipTaggingData:
             `training.clip_properties`) from `clip_facts`.
         clip_facts (`dict`, *optional*): `{clip path: clip facts}` (`clip_properties.read_clip_facts` of the split's
             `_facts.jsonl`); needed with `properties`, and must hold every clip.
+        features_on_device (`bool`): `collate` stops at the cropped waveforms (`waveforms` `(B, samples)` and their
+            `waveform_gains` `(B,)`) and `on_device` computes the log-mels of the whole batch where the batch is (the
+            training GPU) just before the forward pass (`data.features_on_device`); the features are the same.
     """
 
     def __init__(self, clips_csv: str | Path, feature_extractor, training: bool = True,
                  label_names: list[str] | None = None, background_labels: bool = False,
-                 frame_steps: int | None = None, properties: tuple | None = None, clip_facts: dict | None = None):
+                 frame_steps: int | None = None, properties: tuple | None = None, clip_facts: dict | None = None,
+                 features_on_device: bool = False):
         clips_csv = Path(clips_csv)
         with open(clips_csv, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -114,6 +118,7 @@ class ClipTaggingData:
             self.clip_facts = clip_facts
         self.feature_extractor = feature_extractor
         self.training = training
+        self.features_on_device = features_on_device
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,16 +131,29 @@ class ClipTaggingData:
             rates.append(rate)
             targets[row, [self.index[x] for x in item["labels"]]] = 1.0
         generator = np.random.default_rng(batch[0][1]) if self.training else None
-        features = self.feature_extractor(clips, sampling_rate=rates,
-                                          truncation="random" if self.training else "center",
-                                          generator=generator)["input_features"]  # (B, frames, mels)
-        out = {"input_features": features, "labels": targets}
+        truncation = "random" if self.training else "center"
+        if self.features_on_device:  # the same crops from the same generator; the log-mels come in `on_device`
+            waveforms, gains = self.feature_extractor.prepare_waveforms(clips, rates, truncation, generator)
+            out = {"waveforms": waveforms, "waveform_gains": gains, "labels": targets}  # (B, samples), (B,), ...
+        else:
+            features = self.feature_extractor(clips, sampling_rate=rates, truncation=truncation,
+                                              generator=generator)["input_features"]  # (B, frames, mels)
+            out = {"input_features": features, "labels": targets}
         if self.frame_steps:
             out["frame_labels"], out["frame_mask"] = self._frame_targets(batch, clips, rates, targets)
         if self.properties:
             out["property_targets"], out["property_known"] = property_targets(
                 [self.clip_facts[item["filepath"]] for item, _ in batch], self.properties)  # (B, properties) each
         return out
+
+    def on_device(self, batch: dict) -> dict:
+        """A collated batch, moved to the training device, made ready for the model: with `features_on_device` its
+        waveforms become log-mels (`(B, frames, mels)`, batched, on the batch's device); otherwise it is unchanged."""
+        if "waveforms" not in batch:
+            return batch
+        batch = dict(batch)
+        features = self.feature_extractor.batched_log_mel(batch.pop("waveforms"), batch.pop("waveform_gains"))
+        return {"input_features": features, **batch}
 
     def _frame_targets(self, batch, clips, rates, targets) -> tuple:
         """`(B, classes, frame_steps)` targets and a `(B,)` mask of the clips they hold for: clips of exactly
