@@ -25,7 +25,7 @@ setup(
     + ["adiff_training"] + [f"adiff_training.{name}" for name in find_packages("training")],
     package_dir={"adiff_training": "training"},
     include_package_data=True,
-    package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav"],
+    package_data={"adiff": ["default_model/*", "default_model/eval/*", "examples/*.wav", "examples/README.md"],
                   "adiff_training": ["recipes/*/*.yaml", "accelerate_configs/*.yaml"]},
     # The floors are what `.ci/run` installs and tests (uv --resolution lowest-direct, `make test-fast`): the lowest
     # releases that resolve together with transformers 5.24 on Python 3.11.

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO))
 from adiff.default_model import DEFAULT_MODEL_DIR  # noqa: E402
 from adiff.hub import build_model_card, without_machine_paths  # noqa: E402
 from training.evaluation import evaluate_model  # noqa: E402
+from training.evaluation.report import EvaluationReport  # noqa: E402
 
 # What inference needs; training state, recipes, logs and the remote-code copies of the library (the installed package
 # provides the code) stay behind.
@@ -84,11 +85,15 @@ def release_notes() -> str:
     return f"#{title}\n\n{text.partition(NOTES_MARKER)[2].strip()}\n"
 
 
+# Settings of the machine that saved the folder: its run folders, and HF_HUB_OFFLINE's local_files_only.
+MACHINE_KEYS = ("_name_or_path", "local_files_only")
+
+
 def _drop_machine_paths(value):
     """Removes `_name_or_path` entries (at any depth): the build machine's run folders. `auto_map` stays: the installed
     package provides the code, and `adiff.hub.export_for_hub` copies it next to the weights."""
     if isinstance(value, dict):
-        return {k: _drop_machine_paths(v) for k, v in value.items() if k != "_name_or_path"}
+        return {k: _drop_machine_paths(v) for k, v in value.items() if k not in MACHINE_KEYS}
     return value
 
 
@@ -161,14 +166,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="default: adiff/default_model")
     parser.add_argument("--limit-note", action="append", default=[],
                         help="an extra (measured) limit for the card's Limits list; repeatable")
+    parser.add_argument("--reuse-eval", action="store_true",
+                        help="take the report already in --eval-dir (report.json) instead of evaluating again, e.g. "
+                             "to rewrite the card after editing docs/default_model.md")
     args = parser.parse_args(argv)
 
     from transformers import AutoModel, AutoProcessor
 
     from training.synthdiff import CLASS_NAMES
 
-    report = evaluate_model(args.model, args.corpus, split="test", max_pairs=args.max_pairs, batch_size=16)
-    report.save(args.eval_dir)
+    if args.reuse_eval:
+        saved = json.loads((args.eval_dir / "report.json").read_text())
+        report = EvaluationReport(**{k: v for k, v in saved.items() if k != "targets"})  # targets are recomputed
+    else:
+        report = evaluate_model(args.model, args.corpus, split="test", max_pairs=args.max_pairs, batch_size=16)
+        report.save(args.eval_dir)
     copy_inference_files(args.model, args.out)
     eval_copy = args.out / "eval"
     eval_copy.mkdir()
