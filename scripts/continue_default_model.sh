@@ -33,10 +33,6 @@ THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
 LAUNCH=${LAUNCH:-$PYTHON}
 RECIPES=${RECIPES:-training/recipes/synth_real_small}
-export OMP_NUM_THREADS=$THREADS TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-LOGS=$RUN_DIR/logs
-mkdir -p "$LOGS"
-
 for need in "$BASE_MODEL/config.json" "$SOURCES"; do
   if [ ! -e "$need" ]; then
     echo "$need does not exist. BASE_MODEL is a trained ADIFF folder (scripts/train_default_model.sh makes one) and" \
@@ -45,26 +41,8 @@ for need in "$BASE_MODEL/config.json" "$SOURCES"; do
   fi
 done
 
-log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOGS/pipeline.log"; }
-
-run_logged() {  # name, command...: run with output appended to logs/<name>.log, stop the pipeline on failure
-  local name=$1; shift
-  log "$name: start"
-  local start=$SECONDS
-  if ! "$@" >>"$LOGS/$name.log" 2>&1; then
-    log "$name: FAILED (exit $?), see $LOGS/$name.log"; tail -n 20 "$LOGS/$name.log" >&2; exit 1
-  fi
-  log "$name: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
-}
-
-corpus() {  # folder, generator arguments...: a corpus written to folder.tmp and renamed when complete
-  local folder=$1; shift
-  if [ -f "$folder/corpus.json" ]; then log "$(basename "$folder"): exists, skipped"; return; fi
-  rm -rf "$folder.tmp"
-  run_logged "$(basename "$folder")" "$PYTHON" -m training.synthdiff --out "$folder.tmp" --seed "$SEED" \
-    --workers "$THREADS" "$@"
-  mv "$folder.tmp" "$folder"
-}
+# shellcheck source=scripts/pipeline_steps.sh
+source scripts/pipeline_steps.sh
 
 # 1. The corpora: SynthDiff as the base model saw it (train and train_reversed), real recordings (every split also
 #    reversed), merged into one folder of links.
@@ -76,14 +54,6 @@ if [ ! -f "$RUN_DIR/corpus/corpus.json" ]; then
     "$RUN_DIR/synth" "$RUN_DIR/real"
 else log "merge: exists, skipped"; fi
 
-stage() {  # name, recipe, overrides...: one training stage, skipped when its final folder exists
-  local name=$1 recipe=$2; shift 2
-  if [ -f "$RUN_DIR/$name/final/config.json" ]; then log "$name: final folder exists, skipped"; return; fi
-  # shellcheck disable=SC2086
-  run_logged "$name" $LAUNCH training/train.py --config "$RECIPES/$recipe" --resume \
-    --set "output_dir=$RUN_DIR/$name" --set "data.corpus=$RUN_DIR/corpus" --set "train.seed=$SEED" "$@"
-}
-
 stage stage1_encoder stage1_encoder.yaml --set "init.audio_encoder=$BASE_MODEL"
 stage stage2 stage2.yaml --set "init.from_pretrained=$BASE_MODEL" \
   --set "init.audio_encoder=$RUN_DIR/stage1_encoder/final" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
@@ -91,8 +61,4 @@ stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
   --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 
 # 2. The model folder: stage 3's final save_pretrained folder.
-rm -rf "$RUN_DIR/model.tmp"
-cp -r "$RUN_DIR/stage3/final" "$RUN_DIR/model.tmp"
-rm -rf "$RUN_DIR/model"
-mv "$RUN_DIR/model.tmp" "$RUN_DIR/model"
-log "model ready: $RUN_DIR/model ($(du -sh "$RUN_DIR/model" | cut -f1)); load it with pipeline('audio-difference', model='$RUN_DIR/model')"
+install_model stage3

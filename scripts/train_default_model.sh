@@ -29,29 +29,11 @@ THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
 LAUNCH=${LAUNCH:-$PYTHON}
 RECIPES=${RECIPES:-training/recipes/synth_small}
-export OMP_NUM_THREADS=$THREADS TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-LOGS=$RUN_DIR/logs
-mkdir -p "$LOGS"
+# shellcheck source=scripts/pipeline_steps.sh
+source scripts/pipeline_steps.sh
 
-log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOGS/pipeline.log"; }
-
-run_logged() {  # name, command...: run with output appended to logs/<name>.log, stop the pipeline on failure
-  local name=$1; shift
-  log "$name: start"
-  local start=$SECONDS
-  if ! "$@" >>"$LOGS/$name.log" 2>&1; then
-    log "$name: FAILED (exit $?), see $LOGS/$name.log"; tail -n 20 "$LOGS/$name.log" >&2; exit 1
-  fi
-  log "$name: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
-}
-
-# 1. SynthDiff corpus (written to a temporary folder and renamed, so a half-written corpus is never used).
-if [ ! -f "$RUN_DIR/corpus/corpus.json" ]; then
-  rm -rf "$RUN_DIR/corpus.tmp"
-  run_logged corpus "$PYTHON" -m training.synthdiff --out "$RUN_DIR/corpus.tmp" --pairs "$PAIRS" --seed "$SEED" \
-    --workers "$THREADS"
-  mv "$RUN_DIR/corpus.tmp" "$RUN_DIR/corpus"
-else log "corpus: exists, skipped"; fi
+# 1. SynthDiff corpus.
+corpus "$RUN_DIR/corpus" --pairs "$PAIRS"
 
 # 2. Tokenizer on the corpus text plus every prompt paraphrase (so no training prompt is split into rare pieces).
 if [ ! -f "$RUN_DIR/tokenizer/tokenizer.json" ]; then
@@ -61,14 +43,6 @@ w = csv.writer(open(sys.argv[1], 'w', newline='')); w.writerow(['input']); \
   run_logged tokenizer "$PYTHON" -m training.tokenizer --out "$RUN_DIR/tokenizer" --synthdiff "$RUN_DIR/corpus" \
     --csv "$RUN_DIR/prompts.csv"
 else log "tokenizer: exists, skipped"; fi
-
-stage() {  # name, recipe, overrides...: one training stage, skipped when its final folder exists
-  local name=$1 recipe=$2; shift 2
-  if [ -f "$RUN_DIR/$name/final/config.json" ]; then log "$name: final folder exists, skipped"; return; fi
-  # shellcheck disable=SC2086
-  run_logged "$name" $LAUNCH training/train.py --config "$RECIPES/$recipe" --resume \
-    --set "output_dir=$RUN_DIR/$name" --set "data.corpus=$RUN_DIR/corpus" --set "train.seed=$SEED" "$@"
-}
 
 stage stage1_encoder stage1_encoder.yaml
 stage stage1_lm stage1_lm.yaml --set "init.tokenizer=$RUN_DIR/tokenizer"
@@ -96,8 +70,4 @@ if [ "${STAGE3B:-1}" != 0 ]; then
 fi
 
 # 3. The model folder: the last stage's final save_pretrained folder.
-rm -rf "$RUN_DIR/model.tmp"
-cp -r "$RUN_DIR/$FINAL/final" "$RUN_DIR/model.tmp"
-rm -rf "$RUN_DIR/model"
-mv "$RUN_DIR/model.tmp" "$RUN_DIR/model"
-log "model ready: $RUN_DIR/model ($(du -sh "$RUN_DIR/model" | cut -f1)); load it with pipeline('audio-difference', model='$RUN_DIR/model')"
+install_model "$FINAL"
