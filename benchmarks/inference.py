@@ -35,6 +35,7 @@ this is transformers' automatic compilation; the warm-up run pays the compilatio
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -219,16 +220,28 @@ class ModuleTimer:
 
 
 def matmul_peak_gflops(device, size: int = 1024, repeats: int = 8) -> float:
-    """The best fp32 GFLOP/s of a large square matrix product here: the rate the compute floor assumes."""
+    """The best fp32 GFLOP/s of a large square matrix product here, by PyTorch's own kernel and (on CPU) by the oneDNN
+    product the model's linear layers use: the rate the compute floor assumes."""
     import torch
 
+    from modeling_adiff.onednn_linear import onednn_linear_available
+
     first, second = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    products = [lambda: torch.mm(first, second)]
+    if device.type == "cpu" and onednn_linear_available():
+        products.append(lambda: torch.ops.mkldnn._linear_pointwise(first, second, None, "none", [], ""))
     clock, best = Stopwatch(device), 0.0
-    for _ in range(repeats):
-        start = clock()
-        torch.mm(first, second)
-        best = max(best, 2 * size**3 / (clock() - start))
+    for product in products:
+        for _ in range(repeats):
+            start = clock()
+            product()
+            best = max(best, 2 * size**3 / (clock() - start))
     return best / 1e9
+
+
+def onednn_linear_flops(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of `torch.ops.mkldnn._linear_pointwise` ((..., in) x (out, in)), unknown to `FlopCounterMode`."""
+    return 2 * math.prod(input_shape[:-1]) * weight_shape[0] * weight_shape[1]
 
 
 def main(argv=None) -> dict:
@@ -324,7 +337,9 @@ def main(argv=None) -> dict:
     def run_ours(tokens_by_pair: dict, batch_size: int, warm_up: bool) -> dict:
         """Explains pairs 0 .. n_timed - 1 in batches of `batch_size`; stage times are per batch."""
         if warm_up:  # first-call allocations, kernel selection, (--compile) compilation; counts the FLOPs too
-            with FlopCounterMode(display=False) as counter:
+            custom = {torch.ops.mkldnn._linear_pointwise.default: onednn_linear_flops} if hasattr(
+                torch.ops.mkldnn, "_linear_pointwise") else {}
+            with FlopCounterMode(display=False, custom_mapping=custom) as counter:
                 run_batch(list(range(batch_size)), new_tokens)
             flops_per_pair[batch_size] = counter.get_total_flops() / batch_size
         stages = dict.fromkeys(STAGES, 0.0)

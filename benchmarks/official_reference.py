@@ -11,6 +11,9 @@ What it keeps from the official code, because that is what costs time:
 - it stops when the stop token is produced (the official stop id is 220, a space: `tokenizer.encode(' <|endoftext|>')`
   keeps the first of `[220, 50256]`), or never when `stop_token_id` is None.
 
+Every product runs on PyTorch's own CPU kernels (MKL), as in the official code: this project's models multiply with
+oneDNN at inference (`modeling_adiff/onednn_linear.py`), which the reference switches off around each of its calls.
+
 The log-mel front end is this project's FFT one (the official code computes the STFT as a conv1d with DFT kernels,
 which is slower), so the baseline is, if anything, faster than the official code.
 """
@@ -18,6 +21,8 @@ which is slower), so the baseline is, if anything, faster than the official code
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+from modeling_adiff.onednn_linear import onednn_linear_enabled
 
 
 class OfficialGreedyReference:
@@ -37,6 +42,7 @@ class OfficialGreedyReference:
         self.top_p = top_p
 
     @torch.no_grad()
+    @onednn_linear_enabled(False)
     def encode_pair(self, audio_1: np.ndarray, audio_2: np.ndarray, sampling_rate: int) -> torch.Tensor:
         """HTSAT embeddings of one pair, `(1, 2, D)`: two separate front-end and encoder calls, as in the official
         `generate_prefix_inference`."""
@@ -53,10 +59,12 @@ class OfficialGreedyReference:
                sampling_rate: int) -> torch.Tensor:
         """The GPT-2 prefix of one pair, `(1, total_prefix_length, E)`."""
         audio_embeds = self.encode_pair(audio_1, audio_2, sampling_rate)
-        return self.model.get_prefix_embeddings(audio_embeds=audio_embeds,
-                                                prompt_input_ids=prompt_input_ids.to(self.model.device))
+        with onednn_linear_enabled(False):
+            return self.model.get_prefix_embeddings(audio_embeds=audio_embeds,
+                                                    prompt_input_ids=prompt_input_ids.to(self.model.device))
 
     @torch.no_grad()
+    @onednn_linear_enabled(False)
     def decode(self, prefix: torch.Tensor, max_new_tokens: int, stop_token_id: int | None) -> torch.LongTensor:
         """Cache-less greedy decoding from a `(1, L, E)` prefix; returns the new tokens, `(n,)`,
         n <= max_new_tokens."""
