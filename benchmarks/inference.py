@@ -2,7 +2,8 @@
 
 Builds a model with seeded random weights (`--size base`: HTSAT with transformers' default `ClapAudioConfig`,
 GPT-2 124M and the official ADIFF sizes, 295 M parameters; `--size tiny` or `--smoke`: a few-MB model for tests),
-then explains the same 10 s audio pairs several ways and checks they produce the same greedy tokens:
+saves it and loads it back with `from_pretrained` (weights memory-mapped from the file, as users get them), then
+explains the same 10 s audio pairs several ways and checks they produce the same greedy tokens:
 
 - reference: `OfficialGreedyReference` (official_reference.py), one pair at a time, no KV cache;
 - this implementation (`AdiffProcessor` + `AdiffForConditionalGeneration.generate`) at each `--batch-sizes` entry.
@@ -21,9 +22,10 @@ decoding steps, LM head -- the LM head is timed by hooks inside `generate`), the
 large fp32 matrix product on the same machine.
 
 Memory: `peak_rss_mb` (MiB) is measured in a separate inference process per batch size (`--inference-rss`, on by
-default): the model and processor are saved, loaded back with `from_pretrained` in a fresh interpreter, and one batch
-is explained; its tokens must equal this process's. This process's own peak (random-weight construction, the
-reference, every batch size) is `benchmark_peak_rss_mb`.
+default): the saved model and processor are loaded with `from_pretrained` in a fresh interpreter, and one batch is
+explained; its tokens must equal this process's. `--no-release-weight-memory` keeps every weight page resident
+(`generate(release_weight_memory=False)`), to see what giving them back between phases saves and costs. This
+process's own peak (random-weight construction, the reference, every batch size) is `benchmark_peak_rss_mb`.
 
 `--compile` uses a static KV cache and lets `generate()` compile the decoding step with `torch.compile` (on CUDA
 this is transformers' automatic compilation; the warm-up run pays the compilation time).
@@ -81,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also measure the peak RSS of a separate inference process that loads the saved model "
                              "with from_pretrained and explains one batch of the largest size (default: on, except "
                              "with --smoke)")
+    parser.add_argument("--release-weight-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="generate's release_weight_memory: give back each phase's memory-mapped weight pages "
+                             "when it is done (default: on, as in generate)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
     parser.add_argument("--inference-process", help=argparse.SUPPRESS)  # internal: the child of --inference-rss
     args = parser.parse_args(argv)
@@ -167,24 +172,23 @@ def inference_process(args) -> dict:
     inputs = processor(audio=[tuple(pair) for pair in audio], tier=args.tier,
                        sampling_rate=processor.feature_extractor.sampling_rate).to(args.device)
     with torch.inference_mode():
-        ids = model.generate(**inputs, max_new_tokens=args.max_new_tokens, eos_token_id=None)
+        ids = model.generate(**inputs, max_new_tokens=args.max_new_tokens, eos_token_id=None,
+                             release_weight_memory=args.release_weight_memory)
     result = {"peak_rss_mb": peak_rss_mb(), "tokens": ids.tolist()}
     print(json.dumps(result))
     return result
 
 
-def measure_inference_process(model, processor, pairs, args) -> dict:
-    """Saves the model and processor, then runs `inference_process` in a fresh interpreter on `pairs`."""
+def measure_inference_process(folder: str, pairs, args) -> dict:
+    """Runs `inference_process` in a fresh interpreter on the model and processor saved in `folder`, on `pairs`."""
     import numpy as np
 
-    with tempfile.TemporaryDirectory() as folder:
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        np.save(Path(folder) / "pairs.npy", np.stack([np.stack(pair) for pair in pairs]))
-        command = [sys.executable, str(Path(__file__).resolve()), "--inference-process", folder, "--threads",
-                   str(args.threads), "--device", args.device, "--dtype", args.dtype, "--max-new-tokens",
-                   str(args.max_new_tokens), "--tier", str(args.tier)]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    np.save(Path(folder) / "pairs.npy", np.stack([np.stack(pair) for pair in pairs]))
+    command = [sys.executable, str(Path(__file__).resolve()), "--inference-process", folder, "--threads",
+               str(args.threads), "--device", args.device, "--dtype", args.dtype, "--max-new-tokens",
+               str(args.max_new_tokens), "--tier", str(args.tier),
+               "--release-weight-memory" if args.release_weight_memory else "--no-release-weight-memory"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"The inference process failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -278,10 +282,15 @@ def main(argv=None) -> dict:
         config = AdiffConfig()
     else:
         config = AdiffConfig(**tiny_config_kwargs(len(tokenizer), tokenizer.eos_token_id))
-    model = AdiffForConditionalGeneration(config).eval().to(device)
+    processor = AdiffProcessor(AdiffFeatureExtractor(), tokenizer, prompt_length=config.prompt_length)
+    # Timed is the model users get: saved, then loaded back by from_pretrained, which memory-maps the weights file
+    # (4 KiB pages, given back between phases by `release_weight_memory`). The inference process loads it too.
+    folder = tempfile.TemporaryDirectory()
+    AdiffForConditionalGeneration(config).save_pretrained(folder.name)
+    processor.save_pretrained(folder.name)
+    model = AdiffForConditionalGeneration.from_pretrained(folder.name).eval().to(device)
     model.set_attn_implementation({"text_config": args.attn_implementation})  # HTSAT has eager attention only
     rss_model = rss_mb()
-    processor = AdiffProcessor(AdiffFeatureExtractor(), tokenizer, prompt_length=config.prompt_length)
     extractor = processor.feature_extractor
     reference = OfficialGreedyReference(model, extractor)
     prompt = resolve_prompt(tier=args.tier)
@@ -315,10 +324,12 @@ def main(argv=None) -> dict:
         audio_embeds = model.model.encode_audio(inputs["input_features"])  # (B, 2, D), a few clips per call
         t2 = clock()
         prefix = model.get_prefix_embeddings(audio_embeds=audio_embeds, prompt_input_ids=inputs["prompt_input_ids"])
+        if args.release_weight_memory:
+            model.release_weight_pages("prefix")  # what generate(**inputs) does before decoding
         t3 = clock()
         lm_head_timer.seconds = 0.0
         ids = model.generate(inputs_embeds=prefix, max_new_tokens=tokens, eos_token_id=None, do_sample=False,
-                             num_beams=1, **compile_kwargs)
+                             num_beams=1, release_weight_memory=args.release_weight_memory, **compile_kwargs)
         t4 = clock()
         return ids.cpu(), {"features_s": t1 - t0, "audio_encoder_s": t2 - t1, "prefix_s": t3 - t2,
                            "decode_s": t4 - t3, "lm_head_s": lm_head_timer.seconds}
@@ -337,7 +348,7 @@ def main(argv=None) -> dict:
     def run_ours(tokens_by_pair: dict, batch_size: int, warm_up: bool) -> dict:
         """Explains pairs 0 .. n_timed - 1 in batches of `batch_size`; stage times are per batch."""
         if warm_up:  # first-call allocations, kernel selection, (--compile) compilation; counts the FLOPs too
-            custom = {torch.ops.mkldnn._linear_pointwise.default: onednn_linear_flops} if hasattr(
+            custom = {torch.ops.mkldnn._linear_pointwise: onednn_linear_flops} if hasattr(
                 torch.ops.mkldnn, "_linear_pointwise") else {}
             with FlopCounterMode(display=False, custom_mapping=custom) as counter:
                 run_batch(list(range(batch_size)), new_tokens)
@@ -473,7 +484,7 @@ def main(argv=None) -> dict:
         children_equal = []
         for run in runs:
             indices = list(range(run["batch_size"]))
-            child = measure_inference_process(model, processor, [pairs[i] for i in indices], args)
+            child = measure_inference_process(folder.name, [pairs[i] for i in indices], args)
             child_tokens = torch.tensor(child["tokens"])
             run["peak_rss_mb"] = child["peak_rss_mb"]
             children_equal += [same(child_tokens[row], tokens_by_size[run["batch_size"]][i])

@@ -25,6 +25,7 @@ from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
 from .mapper import AdiffAudioMapper, AdiffAudioSegmentEmbedding, AdiffPrefixMapper, AdiffTransformer
 from .onednn_linear import use_onednn_linear
+from .weight_pages import release_resident_pages
 from .projection import AdiffAudioProjection
 
 logger = logging.get_logger(__name__)
@@ -479,6 +480,7 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         preset: str | None = None,
         tier: int | None = None,
         labels: torch.Tensor | None = None,
+        release_weight_memory: bool = True,
         **kwargs,
     ):
         """Generates explanations for a batch of pairs; returns only the new tokens,
@@ -495,6 +497,11 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
         The prefix is embeddings, not tokens, so `max_length` counts the returned tokens: without `max_new_tokens`,
         `max_length=N` means at most N new tokens (the configured `max_new_tokens` would otherwise override it).
         `labels` (what `Seq2SeqTrainer(predict_with_generate=True)` passes along) are ignored.
+
+        `release_weight_memory` (on by default): each phase gives back the memory-mapped weight pages it has read once
+        it is done -- the prefix modules before decoding starts, GPT-2 when it ends -- so a call never holds both
+        resident (`release_weight_pages`). `False` keeps everything resident (saves about 0.15 s per call at base
+        size, costs about 0.6 GiB of peak RSS).
         """
         del labels  # the references of an evaluation batch; decoding never reads them
         if kwargs.get("max_length") is not None and kwargs.get("max_new_tokens") is None:
@@ -512,6 +519,8 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                                                              prompt_input_ids=prompt_input_ids,
                                                              audio_embeds=audio_embeds)
             attention_mask = None
+            if release_weight_memory:
+                self.release_weight_pages("prefix")
         max_new_tokens = kwargs.get("max_new_tokens",
                                     (kwargs.get("generation_config") or self.generation_config).max_new_tokens)
         whole = isinstance(max_new_tokens, numbers.Integral) and not isinstance(max_new_tokens, bool)
@@ -535,7 +544,23 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             kwargs["cache_implementation"] = "static"
             if "compile_config" not in kwargs:
                 kwargs.setdefault("disable_compile", True)
-        return super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        output = super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        if release_weight_memory:
+            self.release_weight_pages("language_model")
+        return output
+
+    def release_weight_pages(self, part: str) -> int:
+        """Gives back the resident pages of the memory-mapped weights of one `part` of the model: `"prefix"` (HTSAT,
+        projection, mappers, cross-projection: everything but GPT-2) or `"language_model"` (GPT-2 and its LM head).
+        Values never change: only unmodified pages of a weights file mapped on the CPU are unmapped, and they are
+        mapped again from the page cache when next read (`weight_pages.py`). Returns the bytes released."""
+        language_model = [self.model.language_model, self.lm_head]
+        if part == "prefix":
+            modules = [module for name, module in self.model.named_children() if name != "language_model"]
+            return release_resident_pages(modules, keep=language_model)
+        if part == "language_model":
+            return release_resident_pages(language_model)
+        raise ValueError(f"part must be 'prefix' or 'language_model', got {part!r}.")
 
 __all__ = ["AdiffPreTrainedModel", "AdiffModel", "AdiffForConditionalGeneration", "AdiffModelOutput",
            "AdiffCausalLMOutput"]
