@@ -7,10 +7,11 @@ straight from the layer's own weight: no copy, no repacking, nothing saved diffe
 at the level of fp32 accumulation order (about 1e-6 relative), as MKL itself does between batch sizes.
 
 `use_onednn_linear(model)` gives every exact `nn.Linear` and `Conv1D` under `model` a subclass whose forward takes that
-route when gradients are off, the tensors are fp32 on the CPU and oneDNN is available; otherwise (training, CUDA, bf16,
-a torch without oneDNN) it runs the parent's forward unchanged. `AdiffPreTrainedModel` applies it to every model it
-builds. `onednn_linear_enabled(False)` switches the route off for a block of code (parity checks against code that
-uses plain PyTorch layers, or a user who wants MKL's rounding back).
+route when gradients are off, the tensors are fp32 on the CPU, oneDNN is available and nothing is tracing or compiling
+the model; otherwise (training, CUDA, bf16, TorchScript, torch.compile / torch.export / ONNX export, a torch without
+oneDNN) it runs the parent's forward unchanged. `AdiffPreTrainedModel` applies it to every model it builds.
+`onednn_linear_enabled(False)` switches the route off for a block of code (parity checks against code that uses plain
+PyTorch layers, or a user who wants MKL's rounding back).
 """
 
 import contextlib
@@ -47,8 +48,11 @@ def onednn_linear_enabled(enabled: bool):
 
 
 def _takes_onednn(hidden: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Eager fp32 CPU inference only: traced, compiled and exported graphs (TorchScript, torch.compile, torch.export,
+    ONNX) keep the standard op, which their backends know."""
     return (_ENABLED.get() and not torch.is_grad_enabled() and hidden.dtype == weight.dtype == torch.float32
-            and hidden.device.type == weight.device.type == "cpu" and onednn_linear_available())
+            and hidden.device.type == weight.device.type == "cpu" and onednn_linear_available()
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
 
 
 def _onednn_linear(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

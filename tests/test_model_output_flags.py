@@ -45,11 +45,12 @@ def test_forward_returns_hidden_states_and_attentions(model_and_inputs):
         out = model(**inputs, input_ids=torch.ones(2, 3, dtype=torch.long), output_hidden_states=True,
                     output_attentions=True)
         as_tuple = model(**inputs, return_dict=False)
+        as_dict = model(**inputs)  # also without gradients: the same kernels (onednn_linear.py) as the tuple's
     assert len(out.hidden_states) == config.text_config.n_layer + 1
     assert all(h.shape == (2, length, config.text_config.n_embd) for h in out.hidden_states)
     assert len(out.attentions) == config.text_config.n_layer
     assert out.attentions[0].shape == (2, config.text_config.n_head, length, length)
-    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], model(**inputs).logits)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], as_dict.logits)
 
 
 def test_generate_returns_a_dict_with_hidden_states_attentions_and_scores(model_and_inputs):

@@ -127,3 +127,12 @@ def test_model_outputs_agree_with_and_without_onednn(tiny_model, tiny_inputs, ca
         with onednn_linear_enabled(False):
             plain = tiny_model(**tiny_inputs).logits
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_traced_graphs_keep_the_standard_op(calls):
+    linear, conv, _ = layers()
+    with torch.no_grad():
+        traced = torch.jit.trace(nn.Sequential(linear, conv), torch.randn(2, 24), check_trace=False)
+    assert calls == []
+    graph = str(traced.inlined_graph)
+    assert "mkldnn" not in graph and ("aten::linear" in graph or "aten::addmm" in graph)
