@@ -23,9 +23,10 @@ large fp32 matrix product on the same machine.
 
 Memory: `peak_rss_mb` (MiB) is measured in a separate inference process per batch size (`--inference-rss`, on by
 default): the saved model and processor are loaded with `from_pretrained` in a fresh interpreter, and one batch is
-explained; its tokens must equal this process's. `--no-release-weight-memory` keeps every weight page resident
-(`generate(release_weight_memory=False)`), to see what giving them back between phases saves and costs. This
-process's own peak (random-weight construction, the reference, every batch size) is `benchmark_peak_rss_mb`.
+explained; its tokens must equal this process's (with `--dtype bf16`, from a checkpoint saved in bf16).
+`--no-release-weight-memory` keeps every weight page resident (`generate(release_weight_memory=False)`), to see what
+giving them back between phases saves and costs. This process's own peak (random-weight construction, the
+reference, every batch size) is `benchmark_peak_rss_mb`.
 
 `--compile` uses a static KV cache and lets `generate()` compile the decoding step with `torch.compile` (on CUDA
 this is transformers' automatic compilation; the warm-up run pays the compilation time).
@@ -481,10 +482,14 @@ def main(argv=None) -> dict:
     results.update(rss_after_import_mb=rss_import, rss_after_build_mb=rss_model, benchmark_peak_rss_mb=peak_rss_mb(),
                    peak_rss_mb=peak_rss_mb(), peak_rss_source="benchmark_process")
     if args.inference_rss:
-        children_equal = []
+        children_equal, checkpoint = [], folder.name
+        if args.dtype != "fp32":  # a checkpoint saved in that dtype: loading the fp32 one would map and cast it
+            checkpoint = str(Path(folder.name) / args.dtype)
+            model.save_pretrained(checkpoint)
+            processor.save_pretrained(checkpoint)
         for run in runs:
             indices = list(range(run["batch_size"]))
-            child = measure_inference_process(folder.name, [pairs[i] for i in indices], args)
+            child = measure_inference_process(checkpoint, [pairs[i] for i in indices], args)
             child_tokens = torch.tensor(child["tokens"])
             run["peak_rss_mb"] = child["peak_rss_mb"]
             children_equal += [same(child_tokens[row], tokens_by_size[run["batch_size"]][i])
