@@ -33,7 +33,9 @@ def tiny_inputs(tiny_tokenizer, tiny_model):
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts the products that went through oneDNN."""
+    """Counts the products that went through oneDNN; every product counts as large enough for it."""
+    monkeypatch.setattr(onednn_linear, "MIN_WEIGHT_ENTRIES", 0)
+    monkeypatch.setattr(onednn_linear, "MIN_MULTIPLY_ADDS", 0)
     seen = []
     real = onednn_linear._onednn_linear
 
@@ -136,3 +138,17 @@ def test_traced_graphs_keep_the_standard_op(calls):
     assert calls == []
     graph = str(traced.inlined_graph)
     assert "mkldnn" not in graph and ("aten::linear" in graph or "aten::addmm" in graph)
+
+
+@needs_onednn
+def test_small_products_stay_with_pytorch_and_large_ones_take_onednn(monkeypatch):
+    seen = []
+    real = onednn_linear._onednn_linear
+    monkeypatch.setattr(onednn_linear, "_onednn_linear", lambda *args: seen.append(args[0].shape) or real(*args))
+    small, wide = nn.Linear(64, 64), nn.Linear(1024, 1024)  # 4 K and 1 M weight entries
+    use_onednn_linear(nn.Sequential(small, wide))
+    with torch.no_grad():
+        small(torch.randn(8, 64))  # 33 K multiply-adds: MKL is faster
+        small(torch.randn(2048, 64))  # 8.4 M multiply-adds
+        wide(torch.randn(1, 1024))  # one row, but a weight too big for the cache
+    assert seen == [(2048, 64), (1, 1024)]
