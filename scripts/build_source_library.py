@@ -1,6 +1,6 @@
 """Assemble a freely licensed sound library for `adiff synth --sources` from Debian packages.
 
-    python scripts/build_source_library.py --out /work/sources [--install] [--phrases 6]
+    python scripts/build_source_library.py --out /work/sources [--install] [--phrases 24]
 
 Sources (real recordings first; every file's licence is read from /usr/share/doc/<package>/copyright):
 - speech: the Asterisk core sound prompts in five languages (en, es, fr, it, ru), recorded by professional voices;
@@ -211,7 +211,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="library folder (not inside the repository)")
     parser.add_argument("--install", action="store_true", help=f"apt-get install {' '.join(PACKAGES)} first")
-    parser.add_argument("--phrases", type=int, default=6, help="rendered phrases per General-MIDI instrument")
+    # Release 8 was trained with 6 phrases (4 training recordings per instrument: it confused the instruments and
+    # named ones that were not there), release 9 with 24.
+    parser.add_argument("--phrases", type=int, default=24, help="rendered phrases per General-MIDI instrument")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

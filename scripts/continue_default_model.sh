@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Continue a trained adiff-synth-small (release 7, from scripts/train_default_model.sh) on SynthDiff plus real
-# recordings: this is how the shipped release 8 was made.
+# recordings: this is how release 8 was made (defaults below), and release 9 from it.
 #   sound library -> SynthDiff corpus + real-source corpus -> merged corpus -> stage 1a (the base model's encoder
 #   continued: top_db front end, clip-property targets) -> stage 2 (the base model with that encoder; projection and
 #   mappers retrained) -> stage 3 (both orders of every pair) -> $RUN_DIR/model
+#
+# Release 9 (shipped) is release 8 continued once more, on a 24-phrase sound library and four times the real pairs,
+# with shorter recipes (about 80 min on 2 CPU threads):
+#   python scripts/build_source_library.py --out /work/sources --install      # 24 phrases per instrument
+#   git worktree add /tmp/r8 cd5a354                                          # release 8 = its adiff/default_model
+#   BASE_MODEL=/tmp/r8/adiff/default_model REAL_PAIRS=8000 RECIPES=training/recipes/synth_real_continue \
+#     RUN_DIR=runs/adiff-real-continued scripts/continue_default_model.sh
 #
 # Resumable like train_default_model.sh: rerun the same command; finished steps are skipped. Logs: $RUN_DIR/logs.
 #
