@@ -6,6 +6,7 @@ embeddings go through a prompt mapper; `[audio 1 | separator | audio 2 | prompt]
 cross-projection and GPT-2 continues that prefix.
 """
 
+import copy
 import numbers
 from dataclasses import dataclass
 
@@ -541,9 +542,14 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
             # A KV cache allocated once for prefix + new tokens: the default cache grows by concatenation and so
             # copies itself at every step (a fifth of a batch-8 decoding step on CPU). Compiling the decoding step,
             # which transformers would otherwise do on GPUs for such a cache, stays opt-in (compile_config=...).
-            kwargs["cache_implementation"] = "static"
+            settings = {"cache_implementation": "static"}
             if "compile_config" not in kwargs:
-                kwargs.setdefault("disable_compile", True)
+                settings["disable_compile"] = kwargs.pop("disable_compile", True)
+            if kwargs.get("generation_config") is not None:  # transformers warns when both come as keywords
+                kwargs["generation_config"] = copy.deepcopy(kwargs["generation_config"])
+                kwargs["generation_config"].update(**settings)
+            else:
+                kwargs.update(settings)
         output = super().generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
         if release_weight_memory:
             self.release_weight_pages("language_model")

@@ -157,6 +157,24 @@ def test_default_decoding_uses_a_preallocated_cache_with_the_same_tokens(model, 
     assert torch.equal(default, growing) and torch.equal(default, callers)
 
 
+def test_a_tier_keeps_the_preallocated_cache_without_transformers_warning(model, inputs):
+    import logging
+
+    from transformers import StaticCache
+    from transformers.generation import utils as generation_utils
+    from transformers.testing_utils import CaptureLogger
+
+    caches = []
+    handle = model.model.language_model.register_forward_hook(
+        lambda module, args, kwargs, output: caches.append(type(kwargs["cache"])), with_kwargs=True)
+    logging.Logger.warning_once.cache_clear()  # transformers says each message once per process
+    with CaptureLogger(generation_utils.logger) as captured:
+        model.generate(**inputs, tier=1, max_new_tokens=6)
+    handle.remove()
+    assert set(caches) == {StaticCache}
+    assert "together with generation-related" not in captured.out, captured.out
+
+
 def test_generation_stops_at_the_configured_end_of_text(model, inputs):
     pair = prompt_inputs(inputs, [0])
     free = model.generate(**pair, max_new_tokens=8, eos_token_id=None)[0]
