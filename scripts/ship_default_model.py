@@ -52,6 +52,16 @@ reverberation, timbre, speed, noise, distortion and the real-world edits); stage
 and cross-projection on it with the towers frozen; stage 3 fine-tuned them and the language model on both orders of
 every pair."""
 
+# A model continued from one that was already continued on real recordings (its base has the top_db front end): the
+# first continuation is release 8's (its corpus and recipes are fixed facts), the second this model's own.
+RELEASE_8 = {"synth_pairs": 2400, "real_pairs": 1600, "recordings": 2366}
+CONTINUED_AGAIN = """
+
+That model (release 8) was then continued once more by the same script with the recipes in
+`training/recipes/synth_real_continue/` (shorter, lower peak learning rates), on a larger corpus: {synth_pairs}
+SynthDiff training pairs and {real_pairs} real-source pairs from a library with more rendered phrases per instrument
+({recordings} training recordings), both orders of every pair; stages 1a, 2 and 3 as above."""
+
 LIMITS = (
     "It knows SynthDiff's world only: {classes} synthesised sound classes ({class_list}) over five backgrounds, and "
     "the signal properties SynthDiff varies (level, reverberation, muffled/thin timbre, added noise, clipping, "
@@ -152,9 +162,14 @@ def continuation(model_dir: Path, corpus_info: dict) -> str:
     if not (init.get("from_pretrained") and init.get("audio_encoder") and {"synth", "real"} <= set(parts)):
         return ""
     real_train = (corpus_info.get("sources", {}).get("splits", {}).get("train", {}).get("classes", {}))
-    return CONTINUED.format(synth_pairs=parts["synth"]["counts"]["train"]["pairs"],
-                            real_pairs=parts["real"]["counts"]["train"]["pairs"],
-                            recordings=sum(real_train.values()))
+    counts = dict(synth_pairs=parts["synth"]["counts"]["train"]["pairs"],
+                  real_pairs=parts["real"]["counts"]["train"]["pairs"], recordings=sum(real_train.values()))
+    base_processor = Path(init["from_pretrained"]) / "processor_config.json"
+    base_continued = base_processor.exists() and json.loads(base_processor.read_text()).get(
+        "feature_extractor", {}).get("top_db") is not None
+    if base_continued:
+        return CONTINUED.format(**RELEASE_8) + CONTINUED_AGAIN.format(**counts)
+    return CONTINUED.format(**counts)
 
 
 def main(argv=None) -> int:
