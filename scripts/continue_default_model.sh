@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Continue a trained adiff-synth-small (release 7, from scripts/train_default_model.sh) on SynthDiff plus real
-# recordings: this is how release 8 was made (defaults below), and release 9 from it.
+# recordings: this is how release 8 was made (defaults below).
 #   sound library -> SynthDiff corpus + real-source corpus -> merged corpus -> stage 1a (the base model's encoder
 #   continued: top_db front end, clip-property targets) -> stage 2 (the base model with that encoder; projection and
 #   mappers retrained) -> stage 3 (both orders of every pair) -> $RUN_DIR/model
 #
-# Release 9 (shipped) is release 8 continued once more, on a 24-phrase sound library and four times the real pairs,
+# Release 9 (trained 2026-12-05, not shipped yet) is release 8 continued once more, on a 24-phrase sound library and four times the real pairs,
 # with shorter recipes (about 80 min on 2 CPU threads):
 #   python scripts/build_source_library.py --out /work/sources --install      # 24 phrases per instrument
 #   git worktree add /tmp/r8 cd5a354                                          # release 8 = its adiff/default_model

@@ -20,13 +20,13 @@ torch.set_num_threads(1)
 
 LIBRARY = "tests/fixtures/real_sources/sources.csv"
 PAIRS = 24
-# Measured on these 24 pairs at ship time, greedy, tier 1: release 8 (shipped) / release 7 (SynthDiff only):
-# tier-1 fact accuracy 0.678 / 0.390, tier-1 edit accuracy 0.222 / 0.000, loudness direction 1.000 / 0.667,
-# identity 1.000 / 1.000, hallucinated-source rate 0.417 / 0.542. The floors sit between the two releases (release 7
-# fails every one but identity), a few pairs below release 8, for platform-level drift in greedy decoding.
-MEASURED = {"tier-1 fact accuracy": 0.678, "tier-1 edit accuracy": 0.222, "loudness direction": 1.0, "identity": 1.0,
-            "hallucinated-source rate": 0.417}
-FLOORS = {"tier-1 fact accuracy": 0.58, "tier-1 edit accuracy": 0.10, "loudness direction": 0.75, "identity": 0.87}
+# Measured on these 24 pairs, greedy, tier 1, with the shipped release 8 (2026-12-05, after the instrument
+# phrases were re-picked from the 24-phrase library): tier-1 fact accuracy 0.593, tier-1 edit accuracy 0.111,
+# loudness direction 1.000, identity 1.000, hallucinated-source rate 0.458. The floors sit a few pairs below, for
+# platform-level drift in greedy decoding; on the previous fixture recordings release 7 failed all but identity.
+MEASURED = {"tier-1 fact accuracy": 0.593, "tier-1 edit accuracy": 0.111, "loudness direction": 1.0, "identity": 1.0,
+            "hallucinated-source rate": 0.458}
+FLOORS = {"tier-1 fact accuracy": 0.55, "tier-1 edit accuracy": 0.10, "loudness direction": 0.75, "identity": 0.87}
 CEILINGS = {"hallucinated-source rate": 0.52}
 
 pytestmark = pytest.mark.skipif(not is_default_model_installed(),
