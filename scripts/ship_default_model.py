@@ -164,10 +164,9 @@ def continuation(model_dir: Path, corpus_info: dict) -> str:
     real_train = (corpus_info.get("sources", {}).get("splits", {}).get("train", {}).get("classes", {}))
     counts = dict(synth_pairs=parts["synth"]["counts"]["train"]["pairs"],
                   real_pairs=parts["real"]["counts"]["train"]["pairs"], recordings=sum(real_train.values()))
-    base_processor = Path(init["from_pretrained"]) / "processor_config.json"
-    base_continued = base_processor.exists() and json.loads(base_processor.read_text()).get(
-        "feature_extractor", {}).get("top_db") is not None
-    if base_continued:
+    from transformers import AutoProcessor
+
+    if AutoProcessor.from_pretrained(init["from_pretrained"]).feature_extractor.top_db is not None:
         return CONTINUED.format(**RELEASE_8) + CONTINUED_AGAIN.format(**counts)
     return CONTINUED.format(**counts)
 
