@@ -23,6 +23,10 @@
 #   RUN_DIR     output folder                         (default runs/adiff-real)
 #   PAIRS       SynthDiff pairs, split 80/10/10        (default 3000, the base model's corpus)
 #   REAL_PAIRS  real-source pairs, split 80/10/10, by recording (default 2000)
+#   SOURCE_NAMES  what the real-source texts call a recording: its label ("a clarinet", default) or its category
+#               ("music" for every instrument; `adiff synth --source-names`)
+#   ENCODER     a stage-1a encoder folder to use as it is (stage 1a is then skipped), e.g. an earlier run's
+#               $RUN_DIR/stage1_encoder/final
 #   SEED, THREADS, PYTHON, LAUNCH, RECIPES             as in train_default_model.sh (RECIPES default
 #                                                      training/recipes/synth_real_small)
 # Expected wall-clock on 2 CPU threads: corpora about 4 min, stage 1a about 14 min, stage 2 about 15 min, stage 3
@@ -35,6 +39,8 @@ SOURCES=${SOURCES:-/work/sources/sources.csv}
 RUN_DIR=${RUN_DIR:-runs/adiff-real}
 PAIRS=${PAIRS:-3000}
 REAL_PAIRS=${REAL_PAIRS:-2000}
+SOURCE_NAMES=${SOURCE_NAMES:-label}
+ENCODER=${ENCODER:-}
 SEED=${SEED:-0}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
@@ -54,16 +60,21 @@ source scripts/pipeline_steps.sh
 # 1. The corpora: SynthDiff as the base model saw it (train and train_reversed), real recordings (every split also
 #    reversed), merged into one folder of links.
 corpus "$RUN_DIR/synth" --pairs "$PAIRS" --reverse train
-corpus "$RUN_DIR/real" --pairs "$REAL_PAIRS" --sources "$SOURCES"
+corpus "$RUN_DIR/real" --pairs "$REAL_PAIRS" --sources "$SOURCES" --source-names "$SOURCE_NAMES"
 if [ ! -f "$RUN_DIR/corpus/corpus.json" ]; then
   rm -rf "$RUN_DIR/corpus"
   run_logged merge "$PYTHON" -m training.synthdiff.merge --out "$RUN_DIR/corpus" --tags synth,real \
     "$RUN_DIR/synth" "$RUN_DIR/real"
 else log "merge: exists, skipped"; fi
 
-stage stage1_encoder stage1_encoder.yaml --set "init.audio_encoder=$BASE_MODEL"
+if [ -n "$ENCODER" ]; then
+  log "stage1_encoder: skipped, the encoder is $ENCODER"
+else
+  stage stage1_encoder stage1_encoder.yaml --set "init.audio_encoder=$BASE_MODEL"
+  ENCODER=$RUN_DIR/stage1_encoder/final
+fi
 stage stage2 stage2.yaml --set "init.from_pretrained=$BASE_MODEL" \
-  --set "init.audio_encoder=$RUN_DIR/stage1_encoder/final" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+  --set "init.audio_encoder=$ENCODER" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
   --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 

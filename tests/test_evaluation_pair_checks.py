@@ -94,6 +94,20 @@ def test_hallucinated_sources_are_names_neither_clip_holds():
     assert hallucination_rate([extract_claims("Audio 1 has a sound.", classes)], [empty]).texts_hallucinating == 1
 
 
+def test_a_recordings_category_counts_as_present_and_true():
+    """A model trained to name an instrument's category says "music" for a clarinet: that is neither hallucinated
+    nor false; "no music" is judged by class (a corpus may label a recording "music" beside a clarinet)."""
+    event = {"class": "clarinet", "source_label": "clarinet", "category": "music"}
+    clarinet = {**clip(["clarinet"]), "events": [event]}
+    facts = pair("unrelated", clip1=clarinet, clip2=clip(["speech"]))
+    classes = ("clarinet", "music", "speech", "organ")
+    said = [extract_claims(t, classes) for t in ("Audio 1 has music, Audio 2 has speech.", "Audio 2 has music.")]
+    score = hallucination_rate(said, [facts] * 2)
+    assert score.texts_hallucinating == 0
+    judged = fact_accuracy(said, [facts] * 2)["all"]
+    assert (judged.correct, judged.claims) == (2, 3)  # "Audio 2 has music" is false: the clarinet is in audio 1
+
+
 def test_contradictions_between_tiers():
     assert contradictions(claims("Audio 1 is louder."), claims("Audio 2 is louder than Audio 1.")) == [
         (Claim("louder", 1), Claim("louder", 2))]

@@ -84,9 +84,13 @@ def test_csv_library_reads_labels_licences_and_rejects_bad_rows(library, tmp_pat
     organ, thing = load_library(str(table))
     assert (organ.sound_class, organ.license, organ.package) == ("organ", "CC0", "pkg")
     assert (thing.sound_class, thing.label) == ("sound", None)
+    assert (organ.category, thing.category) == ("music", "sound")  # an instrument's category is music by default
+    given = tmp_path / "categories.csv"
+    given.write_text(f"path,label,category\n{library}/organ/organ0.wav,organ,Church Sounds\n")
+    assert load_library(str(given))[0].category == "church_sounds"
     bad = tmp_path / "bad.csv"
     bad.write_text("file,name\nx.wav,y\n")
-    with pytest.raises(ValueError, match=r"columns path,label\[,license,source\]; got \['file', 'name'\]"):
+    with pytest.raises(ValueError, match=r"columns path,label\[,license,source,category\]; got \['file', 'name'\]"):
         load_library(str(bad))
     missing = tmp_path / "missing.csv"
     missing.write_text("path,label\nnowhere.wav,organ\n")
@@ -252,3 +256,26 @@ def test_classes_with_more_recordings_are_heard_more_often_but_not_in_proportion
     picks = [palette.pick_class(rng) for _ in range(2000)]
     assert 0.75 < picks.count("speech") / len(picks) < 0.85  # sqrt(16) : sqrt(1) = 4 : 1, not 16 : 1
     assert {palette.pick_class(rng, exclude=["speech"]) for _ in range(20)} == {"gong"}
+
+
+def test_a_category_named_corpus_says_music_for_instruments_and_keeps_the_label_in_its_facts(library, tmp_path):
+    info = generate_corpus(tmp_path, seed=3, splits={"train": 20, "test": 10}, sample_rate=SR, seconds=SECONDS,
+                           sources=library, source_names="category")
+    assert info["sources"]["source_names"] == "category"
+    assert set(info["sources"]["splits"]["train"]["classes"]) == {"temple_gong", "speech", "music", "sound"}
+    records = [json.loads(line) for line in open(tmp_path / "train_facts.jsonl")]
+    events = [e for r in records for a in (1, 2) for e in r[f"clip{a}"]["events"]]
+    organ_events = [e for e in events if e["source_label"] == "organ"]
+    assert organ_events and all(e["class"] == "music" and e["category"] == "music" for e in organ_events)
+    texts = " ".join(text for r in records for text in r["explanations"].values())
+    assert "music" in texts and "organ" not in texts
+    with pytest.raises(ValueError, match="source_names must be one of .*got 'family'"):
+        generate_corpus(tmp_path / "bad", pairs=10, sources=library, source_names="family")
+
+
+def test_a_category_weighs_as_its_labels_together():
+    recordings = [Recording(f"speech/{k}.wav", "", "speech", "speech") for k in range(4)]
+    recordings += [Recording(f"{label}/{k}.wav", "", label, label) for label in ("violin", "organ") for k in range(4)]
+    by_label, by_category = SourcePalette(recordings), SourcePalette(recordings, "category")
+    assert by_category.class_names == ("music", "speech")
+    assert by_category.weights["music"] == by_label.weights["violin"] + by_label.weights["organ"] == 4.0

@@ -92,10 +92,12 @@ def read_facts(path, audio_root=None) -> dict:
 
 
 def sound_classes_of(facts_list, corpus_info: dict | None = None) -> tuple:
-    """The sorted sound classes the clips of `facts_list` hold, and those of every split of a source corpus whose
-    `corpus.json` content is `corpus_info` (so a train-only class named in a test text is read, and can be found
-    absent)."""
-    classes = {label for facts in facts_list if facts for a in (1, 2) for label in facts[f"clip{a}"]["labels"]}
+    """The sorted sound classes the clips of `facts_list` hold (with their recordings' categories, e.g. "music"), and
+    those of every split of a source corpus whose `corpus.json` content is `corpus_info` (so a train-only class named
+    in a test text is read, and can be found absent)."""
+    clips = [facts[f"clip{a}"] for facts in facts_list if facts for a in (1, 2)]
+    classes = {label for clip in clips for label in clip["labels"]}
+    classes |= {e["category"] for clip in clips for e in clip.get("events", ()) if e.get("category")}
     for split in ((corpus_info or {}).get("sources") or {}).get("splits", {}).values():
         classes.update(split.get("classes", {}))
     return tuple(sorted(classes))

@@ -21,7 +21,7 @@ from itertools import combinations
 
 from .behaviour import MAX_EXAMPLES, BehaviourScore
 from .claims import COMPARATIVE_KINDS, GENERIC_SOUND, Claim, difference_claims
-from .facts import judge_text
+from .facts import clip_sound_names, judge_text
 
 DEFAULT_LOUDNESS_GAP_DB = 6.0  # loudness direction is checked on pairs at least this far apart
 _SINGLE_VALUED = ("reverb", "timbre", "noisy", "clipped", "background")  # one value per clip
@@ -140,8 +140,9 @@ def hallucinated_sources(claims, facts: dict) -> list:
     """The claims of `claims` that put a sound event or background in a clip when neither clip has it. A sound counts
     as present when it is a clip's class or a word of one: a real recording labelled "alarm_clock" is named "alarm
     clock", which a parser not told the corpus's classes reads as the catalogue's "alarm". The generic "a sound"
-    names no source: it is absent only when neither clip has any sound event."""
-    present = set().union(*(_label_words(name) for a in (1, 2) for name in facts[f"clip{a}"]["labels"]))
+    names no source: it is absent only when neither clip has any sound event. A category of a clip's recording
+    ("music" for a clarinet) is present too."""
+    present = set().union(*(_label_words(name) for a in (1, 2) for name in clip_sound_names(facts[f"clip{a}"])))
     if present:
         present.add(GENERIC_SOUND)
     backgrounds = {facts[f"clip{a}"]["background"] for a in (1, 2)}

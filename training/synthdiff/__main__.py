@@ -7,6 +7,7 @@ import json
 import logging
 
 from .corpus import DEFAULT_SAMPLE_RATE, DEFAULT_SECONDS, add_reversed_splits, generate_corpus
+from .sources import SOURCE_NAMES
 
 
 def parse_splits(text: str) -> dict:
@@ -40,6 +41,9 @@ def build_parser(prog: str = "python -m training.synthdiff") -> argparse.Argumen
                              "labels) or a CSV path,label[,license,source]; split by recording, with real-world "
                              "edits and identity pairs; every split is also written reversed unless --reverse is "
                              "given")
+    parser.add_argument("--source-names", choices=SOURCE_NAMES, default="label",
+                        help="with --sources: name each recording's sound by its label ('a clarinet') or its category "
+                             "('music' for every instrument; a CSV may give a category column)")
     parser.add_argument("--reverse", nargs="+", default=None, metavar="SPLIT",
                         help="also write <SPLIT>_reversed: each pair with its clips swapped and its texts rewritten "
                              "(same wav files); without --pairs/--splits, adds them to the existing corpus in --out")
@@ -61,7 +65,8 @@ def main(argv=None, prog: str = "python -m training.synthdiff") -> dict:
         parser.error("give --pairs N, or --splits with pair counts (e.g. train=800,test=100)")
     info = generate_corpus(args.out, pairs=args.pairs, seed=args.seed, splits=args.splits,
                            sample_rate=args.sample_rate, seconds=args.seconds, caption_rows=args.caption_rows,
-                           workers=args.workers, reversed_splits=args.reverse, sources=args.sources)
+                           workers=args.workers, reversed_splits=args.reverse, sources=args.sources,
+                           source_names=args.source_names)
     total = sum(info["parameters"]["splits"].values())  # rendered pairs (reversed ones reuse their audio)
     logging.getLogger(__name__).info("%s", json.dumps(info["counts"], indent=1))
     logging.getLogger(__name__).info("%d pairs in %.1f s (%.0f pairs/minute)", total, info["seconds_elapsed"],

@@ -94,14 +94,14 @@ def _write_clip(path: Path, audio: np.ndarray, sample_rate: int, clip: dict) -> 
 
 
 def _generate_chunk(job: tuple) -> list:
-    out_dir, split, indices, seed, sample_rate, seconds, sources, splits = job
+    out_dir, split, indices, seed, sample_rate, seconds, sources, splits, source_names = job
     records = []
     for index in indices:
         if sources is None:
             audio1, audio2, record = generate_pair(seed, split, index, sample_rate, seconds)
         else:
             audio1, audio2, record = generate_source_pair(sources, splits, pair_seed(seed, split, index), seed, split,
-                                                          index, sample_rate, seconds)
+                                                          index, sample_rate, seconds, source_names)
         pair_id = f"{split}_{index:06d}"
         paths = [f"audio/{split}/{pair_id}_{k}.{record[f'clip{k}'].get('file_format', 'wav')}" for k in (1, 2)]
         for k, rel, audio in zip((1, 2), paths, (audio1, audio2)):
@@ -146,7 +146,8 @@ def resolve_splits(pairs: int = None, splits: dict = None) -> dict:
 
 def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = None,
                     sample_rate: int = DEFAULT_SAMPLE_RATE, seconds: float = DEFAULT_SECONDS, caption_rows: int = 1,
-                    workers: int = 1, chunk_size: int = 64, reversed_splits=None, sources=None) -> dict:
+                    workers: int = 1, chunk_size: int = 64, reversed_splits=None, sources=None,
+                    source_names: str = "label") -> dict:
     """Generate a SynthDiff corpus in `out_dir` and return the content of its `corpus.json`.
 
     Args:
@@ -167,6 +168,8 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         sources (`str` or `Path`, *optional*): a source library (a folder of recordings, or a CSV
             `path,label[,license,source]`): the scenes are then made of its recordings, split by recording, with the
             real-world edits and identity pairs of `source_pairs` (see `sources.py`).
+        source_names (`str`): with `sources`, what the texts call a recording's sound: `"label"` ("a clarinet") or
+            `"category"` ("music" for every instrument; `sources.Recording.category`).
 
     Example:
 
@@ -192,7 +195,8 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
                 "caption_rows": caption_rows}
     if sources is not None:
         sources = str(Path(sources).resolve())
-        library = source_summary(sources, counts, seed)  # checks the library before any audio is written
+        # checks the library before any audio is written
+        library = source_summary(sources, counts, seed, source_names)
         settings["sources"] = sources
     previous = _corpus_to_extend(out_dir, settings, counts)
     if previous and sources is not None:
@@ -205,7 +209,7 @@ def generate_corpus(out_dir, pairs: int = None, seed: int = 0, splits: dict = No
         for split, n in counts.items():
             (out_dir / "audio" / split).mkdir(parents=True, exist_ok=True)
             jobs = [(str(out_dir), split, range(i, min(i + chunk_size, n)), seed, sample_rate, seconds, sources,
-                     tuple(counts.items())) for i in range(0, n, chunk_size)]
+                     tuple(counts.items()), source_names) for i in range(0, n, chunk_size)]
             records = [r for chunk in executor.map(_generate_chunk, jobs) for r in chunk]
             summary[split] = _write_split(out_dir, split, records, caption_rows)
             logger.info("SynthDiff %s: %d pairs written to %s", split, n, out_dir)

@@ -17,7 +17,7 @@ from .realworld_pairs import (IDENTITY_KINDS, LEVEL_MATCHED_PROPERTIES, REALWORL
                               property_change, realworld_change)
 from .scene import render_clip, measure_clip
 from .source_scene import SourcePalette, recording_seconds
-from .sources import load_library, split_recordings
+from .sources import check_source_names, load_library, split_recordings
 
 SOURCE_PAIR_SCHEDULE = ("unrelated", "edited", "identical", "edited", "unrelated", "edited", "near_identical",
                         "edited", "identical", "unrelated")
@@ -44,29 +44,32 @@ def source_scheduled_pair(index: int) -> tuple:
 MIN_CLASSES_PER_SPLIT = 3  # an added or replacing event needs a class that the base scene does not have
 
 
-def source_summary(sources: str, splits: dict, seed: int) -> dict:
-    """What `corpus.json` says about a source library: its path, and per split the recordings, their hours, sound
-    classes and licences. Raises when a split with pairs has fewer than `MIN_CLASSES_PER_SPLIT` sound classes."""
+def source_summary(sources: str, splits: dict, seed: int, source_names: str = "label") -> dict:
+    """What `corpus.json` says about a source library: its path, what its sounds are called (`source_names`), and per
+    split the recordings, their hours, sound classes (as named) and licences. Raises when a split with pairs has
+    fewer than `MIN_CLASSES_PER_SPLIT` sound classes."""
+    check_source_names(source_names)
     assigned = split_recordings(load_library(sources), splits, seed)
     per_split = {}
     for split, recordings in assigned.items():
-        classes = sorted({r.sound_class for r in recordings})
+        classes = sorted({r.name(source_names) for r in recordings})
         if splits[split] > 0 and len(classes) < MIN_CLASSES_PER_SPLIT:
             raise ValueError(f"Split {split!r} has recordings of {len(classes)} sound classes ({classes}); the pairs "
                              f"need at least {MIN_CLASSES_PER_SPLIT}. Add recordings of other labels to {sources}.")
         per_split[split] = {
             "recordings": len(recordings),
             "hours": round(sum(recording_seconds(r.path) for r in recordings) / 3600.0, 4),
-            "classes": dict(Counter(r.sound_class for r in recordings)),
+            "classes": dict(Counter(r.name(source_names) for r in recordings)),
             "licenses": dict(Counter(r.license or "unknown" for r in recordings)),
         }
-    return {"path": sources, "recordings": sum(len(v) for v in assigned.values()), "splits": per_split}
+    return {"path": sources, "source_names": source_names, "recordings": sum(len(v) for v in assigned.values()),
+            "splits": per_split}
 
 
 @lru_cache(maxsize=16)
-def split_palette(sources: str, seed: int, splits: tuple, split: str) -> SourcePalette:
+def split_palette(sources: str, seed: int, splits: tuple, split: str, source_names: str = "label") -> SourcePalette:
     """The palette of `split`'s recordings (`splits`: the corpus's `(name, pairs)` items; cached per process)."""
-    return SourcePalette(split_recordings(load_library(sources), dict(splits), seed)[split])
+    return SourcePalette(split_recordings(load_library(sources), dict(splits), seed)[split], source_names)
 
 
 def _realworld_specs(rng: np.random.Generator, kind: str, palette: SourcePalette) -> tuple:
@@ -101,12 +104,13 @@ def _match_levels(audio1, facts1, spec1, audio2, facts2, spec2, edit: dict) -> t
 
 
 def generate_source_pair(sources: str, splits: tuple, seed_seq: np.random.SeedSequence, seed: int, split: str,
-                         index: int, sample_rate: int, seconds: float) -> tuple:
+                         index: int, sample_rate: int, seconds: float, source_names: str = "label") -> tuple:
     """Render source pair `index` of `split`: `(audio1, audio2, record)` like `corpus.generate_pair`; the clip facts
-    also say how each file is written (`file_format`, `file_sample_rate`, `channels`, `dither_lsb`)."""
+    also say how each file is written (`file_format`, `file_sample_rate`, `channels`, `dither_lsb`). `source_names`:
+    whether the texts name a recording's label or its category (`sources.SOURCE_NAMES`)."""
     scene_seq, text_seq = seed_seq.spawn(2)
     rng = np.random.default_rng(scene_seq)
-    palette = split_palette(sources, seed, splits, split)
+    palette = split_palette(sources, seed, splits, split, source_names)
     pair_type, kind = source_scheduled_pair(index)
     if pair_type == "edited" and kind in REALWORLD_EDITS:
         spec1, spec2, meta = _realworld_specs(rng, kind, palette)

@@ -1,6 +1,7 @@
 """Scenes made of real recordings: a recording excerpt as an event (`RecordingEventSpec`) and the palette of one
 split's recordings (`SourcePalette`), which `pairs.make_pair` uses in place of the synthesised catalogue."""
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -10,7 +11,7 @@ import soundfile as sf
 from .catalogue import ONSET_WINDOWS, ONSETS
 from .realworld_clip import realworld_settings
 from .scene import EventSpec, SynthPalette, _seed, sample_clip
-from .sources import recording_audio
+from .sources import GENERIC_CLASSES, recording_audio
 
 EXCERPT_S = (1.5, 5.0)  # length of a recording excerpt placed in a scene
 # An excerpt's level is its peak (dBFS before the clip's gain): recordings have crest factors of 10-25 dB, so an RMS
@@ -34,6 +35,7 @@ class RecordingEventSpec(EventSpec):
     generic: bool = True
     license: str = ""
     package: str = ""
+    category: str = ""
 
     def synthesize(self, length: int, sample_rate: int) -> np.ndarray:
         """`length` samples of the recording from `offset_s`, at unit peak, with 10 ms fades (zeros past its end)."""
@@ -50,8 +52,8 @@ class RecordingEventSpec(EventSpec):
         return out / np.float32(max(float(np.max(np.abs(out))), 1e-4))
 
     def extra_facts(self) -> dict:
-        return {"recording_id": self.recording_id, "source_label": self.label, "generic": self.generic,
-                "offset_s": self.offset_s, "license": self.license, "package": self.package}
+        return {"recording_id": self.recording_id, "source_label": self.label, "category": self.category,
+                "generic": self.generic, "offset_s": self.offset_s, "license": self.license, "package": self.package}
 
 
 @lru_cache(maxsize=4096)
@@ -65,16 +67,19 @@ class SourcePalette(SynthPalette):
 
     Args:
         recordings (list of `sources.Recording`): the recordings of one split.
+        source_names (`str`): what an event is called, `"label"` (its recording's class) or `"category"`
+            (`sources.Recording.name`).
     """
 
-    def __init__(self, recordings):
+    def __init__(self, recordings, source_names: str = "label"):
         self.by_class = {}
         for recording in recordings:
-            self.by_class.setdefault(recording.sound_class, []).append(recording)
+            self.by_class.setdefault(recording.name(source_names), []).append(recording)
         self.class_names = tuple(sorted(self.by_class))
-        # Square-root sampling: a class with many recordings (speech) is heard more often than one with a few, but
-        # not in proportion, so the rare labels are still learnt.
-        self.weights = {c: float(np.sqrt(len(self.by_class[c]))) for c in self.class_names}
+        # Square-root sampling per label: a label with many recordings (speech) is heard more often than one with a
+        # few, but not in proportion, so the rare labels are still learnt; a category weighs as its labels together.
+        self.weights = {c: float(sum(np.sqrt(n) for n in Counter(r.sound_class for r in self.by_class[c]).values()))
+                        for c in self.class_names}
 
     def _probabilities(self, classes) -> np.ndarray:
         weights = np.array([self.weights[c] for c in classes])
@@ -86,7 +91,13 @@ class SourcePalette(SynthPalette):
         return str(rng.choice(available, p=self._probabilities(available)))
 
     def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> RecordingEventSpec:
-        choices = self.by_class[name]
+        by_label = {}
+        for recording in self.by_class[name]:
+            by_label.setdefault(recording.sound_class, []).append(recording)
+        labels = sorted(by_label)  # a category's labels by square-root sampling, then one of the label's recordings
+        weights = np.sqrt([len(by_label[label]) for label in labels])
+        choices = by_label[labels[int(rng.choice(len(labels), p=weights / weights.sum()))]] if len(labels) > 1 \
+            else by_label[labels[0]]
         recording = choices[int(rng.integers(0, len(choices)))]
         length = recording_seconds(recording.path)
         duration = min(length, float(rng.uniform(*EXCERPT_S)))
@@ -96,7 +107,8 @@ class SourcePalette(SynthPalette):
             level_db=round(float(rng.uniform(*EXCERPT_PEAK_DB)), 2), register="mid", repetitions=1, seed=_seed(rng),
             recording_id=recording.recording_id, path=recording.path,
             offset_s=round(float(rng.uniform(0.0, length - duration)), 3), label=recording.label,
-            generic=recording.generic, license=recording.license, package=recording.package)
+            generic=name in GENERIC_CLASSES, license=recording.license,
+            package=recording.package, category=recording.category)
 
     def sample_clip(self, rng: np.random.Generator, num_events: int = None, exclude: tuple = ()):
         spec = sample_clip(rng, num_events=0)  # backdrop and global properties as for synthesised scenes

@@ -8,6 +8,12 @@ Labels are normalised to a sound class (`"Grand Piano"` -> `"grand_piano"`); an 
 generic class `"sound"`, and the classes `"speech"`, `"music"` and `"sound"` count as generic: the grammar then says
 only what is known ("speech", "music", "a sound") instead of a catalogue name.
 
+Every recording also has a category, the broader class it belongs to: the CSV's optional `category` column, else
+`"music"` for a musical instrument's label (`MUSIC_LABELS`), else its own class. A corpus names its sounds either by
+label ("a clarinet") or by category ("music"; `SOURCE_NAMES`): a small encoder cannot tell 24 instruments apart from
+a few phrases each, and a model taught to name them guesses (release 9 named an absent instrument in half its texts),
+so the shipped model's corpus names the category. The facts keep both, so either kind of name is judged right.
+
 Every recording goes to exactly one split (class by class, by a hash of its id: its path relative to the library),
 so no recording of a validation or test split is ever heard in training.
 """
@@ -27,6 +33,16 @@ from processing_adiff.audio_io import SUPPORTED_EXTENSIONS
 
 GENERIC_CLASSES = ("speech", "music", "sound")
 UNLABELLED_CLASS = "sound"
+MUSIC_CATEGORY = "music"
+SOURCE_NAMES = ("label", "category")  # what a corpus calls a recording's sound: its label or its category
+# Musical instruments (normalised labels, General MIDI's and other common names): their category is "music".
+MUSIC_LABELS = frozenset("""
+accordion acoustic_guitar bagpipe bagpipes banjo bass bass_guitar bassoon bells brass cello choir clarinet
+contrabass double_bass drum drum_kit drums electric_guitar electric_piano fiddle flute french_horn glockenspiel
+grand_piano guitar harmonica harp harpsichord horn keyboard mandolin marimba oboe orchestra organ pan_flute piano
+piccolo recorder saxophone singing sitar steel_drums strings synthesizer tambourine timpani trombone trumpet tuba
+ukulele vibraphone viola violin xylophone
+""".split())
 # Labels that say nothing about the sound: they fall back to the generic class.
 _UNUSABLE_LABELS = {"", "unknown", "none", "misc", "other", "unlabelled", "unlabeled", "na", "n/a", "sounds", "audio"}
 MIN_RECORDING_S = 0.2  # shorter recordings hold too little sound to describe
@@ -43,6 +59,7 @@ class Recording:
         label (`str` or `None`): the label as given.
         license (`str`): licence of the file ("" when the library does not say).
         package (`str`): where it comes from (the `source` column, e.g. a Debian package).
+        category (`str`): the broader class (`"music"` for an instrument); defaults to `default_category(sound_class)`.
     """
 
     recording_id: str
@@ -51,10 +68,32 @@ class Recording:
     label: str | None
     license: str = ""
     package: str = ""
+    category: str = ""
+
+    def __post_init__(self):
+        if not self.category:
+            object.__setattr__(self, "category", default_category(self.sound_class))
 
     @property
     def generic(self) -> bool:
         return self.sound_class in GENERIC_CLASSES
+
+    def name(self, source_names: str) -> str:
+        """The sound class a corpus calls this recording by: its label's (`"label"`) or its category (`"category"`)."""
+        check_source_names(source_names)
+        return self.category if source_names == "category" else self.sound_class
+
+
+def default_category(sound_class: str) -> str:
+    """`"music"` for a musical instrument's class (`MUSIC_LABELS`), else the class itself."""
+    return MUSIC_CATEGORY if sound_class in MUSIC_LABELS else sound_class
+
+
+def check_source_names(source_names: str) -> str:
+    if source_names not in SOURCE_NAMES:
+        raise ValueError(f"source_names must be one of {SOURCE_NAMES} (name a recording's sound by its label, e.g. "
+                         f"'clarinet', or by its category, e.g. 'music'); got {source_names!r}.")
+    return source_names
 
 
 def normalise_label(label: str | None) -> str:
@@ -87,7 +126,7 @@ def _from_csv(csv_path: Path) -> list:
         rows = list(csv.DictReader(f))
         header = rows[0].keys() if rows else []
     if "path" not in header or "label" not in header:
-        raise ValueError(f"{csv_path} must have a header with the columns path,label[,license,source]; got "
+        raise ValueError(f"{csv_path} must have a header with the columns path,label[,license,source,category]; got "
                          f"{list(header)}.")
     recordings, missing = [], []
     for row in rows:
@@ -96,8 +135,10 @@ def _from_csv(csv_path: Path) -> list:
             missing.append(row["path"])
             continue
         label = (row.get("label") or "").strip() or None
+        category = (row.get("category") or "").strip()
         recordings.append(Recording(row["path"], str(path), normalise_label(label), label,
-                                    (row.get("license") or "").strip(), (row.get("source") or "").strip()))
+                                    (row.get("license") or "").strip(), (row.get("source") or "").strip(),
+                                    normalise_label(category) if category else ""))
     if missing:
         raise FileNotFoundError(f"{len(missing)} files listed in {csv_path} do not exist (paths are relative to the "
                                 f"CSV's folder), e.g. {missing[:3]}; fix or remove those rows.")
@@ -166,5 +207,6 @@ def recording_audio(path: str, sample_rate: int) -> np.ndarray:
     return audio
 
 
-__all__ = ["GENERIC_CLASSES", "UNLABELLED_CLASS", "Recording", "normalise_label", "load_library", "split_recordings",
+__all__ = ["GENERIC_CLASSES", "UNLABELLED_CLASS", "MUSIC_CATEGORY", "MUSIC_LABELS", "SOURCE_NAMES", "Recording",
+           "default_category", "check_source_names", "normalise_label", "load_library", "split_recordings",
            "recording_audio"]
