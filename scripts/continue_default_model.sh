@@ -5,12 +5,16 @@
 #   continued: top_db front end, clip-property targets) -> stage 2 (the base model with that encoder; projection and
 #   mappers retrained) -> stage 3 (both orders of every pair) -> $RUN_DIR/model
 #
-# Release 9 (trained 2026-12-05, not shipped yet) is release 8 continued once more, on a 24-phrase sound library and four times the real pairs,
-# with shorter recipes (about 80 min on 2 CPU threads):
-#   python scripts/build_source_library.py --out /work/sources --install      # 24 phrases per instrument
-#   git worktree add /tmp/r8 cd5a354                                          # release 8 = its adiff/default_model
-#   BASE_MODEL=/tmp/r8/adiff/default_model REAL_PAIRS=8000 RECIPES=training/recipes/synth_real_continue \
-#     RUN_DIR=runs/adiff-real-continued scripts/continue_default_model.sh
+# Release 9 is release 8 continued once more, on a 24-phrase sound library and four times the real pairs, with shorter
+# recipes (57 min on 2 CPU threads); release 10 (shipped) keeps release 9's encoder and regrounds release 9 on texts
+# that name a recording's category ("music" for every instrument; 37 min). docs/default_model.md has the numbers.
+#   python scripts/build_source_library.py --out runs/sources24 --install     # 24 phrases per instrument
+#   git worktree add runs/r8 b5c3c9d                                          # release 8 = its adiff/default_model
+#   BASE_MODEL=runs/r8/adiff/default_model SOURCES=runs/sources24/sources.csv REAL_PAIRS=8000 \
+#     RECIPES=training/recipes/synth_real_continue RUN_DIR=runs/r9 scripts/continue_default_model.sh
+#   BASE_MODEL=runs/r9/model ENCODER=runs/r9/stage1_encoder/final SOURCE_NAMES=category \
+#     SOURCES=runs/sources24/sources.csv REAL_PAIRS=8000 RECIPES=training/recipes/synth_real_continue \
+#     RUN_DIR=runs/r10 scripts/continue_default_model.sh
 #
 # Resumable like train_default_model.sh: rerun the same command; finished steps are skipped. Logs: $RUN_DIR/logs.
 #
