@@ -162,28 +162,29 @@ def second_pass(model_dir: Path) -> str:
             "model)")
 
 
-def continuation(model_dir: Path, corpus_info: dict) -> str:
-    """The CONTINUED paragraph when the model's stage 2 put a continued encoder into an existing model
-    (init.from_pretrained + init.audio_encoder, scripts/continue_default_model.sh) on a merged corpus, else ""."""
+def continuation(model_dir: Path, corpus_info: dict) -> list:
+    """The card's paragraphs on the model's continuations, oldest first (CONTINUED, then CONTINUED_AGAIN and
+    CONTINUED_CATEGORIES for later releases), when its stage 2 put a continued encoder into an existing model
+    (init.from_pretrained + init.audio_encoder, scripts/continue_default_model.sh) on a merged corpus, else []."""
     recipe = _training_recipe(model_dir)
     start = (recipe or {}).get("init", {}).get("from_pretrained")
     grounding = _training_recipe(Path(start)) if start else None
     init = (grounding or {}).get("init", {})
     parts = {part["tag"]: part for part in corpus_info.get("merged_from", [])}
     if not (init.get("from_pretrained") and init.get("audio_encoder") and {"synth", "real"} <= set(parts)):
-        return ""
+        return []
     real_train = (corpus_info.get("sources", {}).get("splits", {}).get("train", {}).get("classes", {}))
     counts = dict(synth_pairs=parts["synth"]["counts"]["train"]["pairs"],
                   real_pairs=parts["real"]["counts"]["train"]["pairs"], recordings=sum(real_train.values()))
     from transformers import AutoProcessor
 
     if AutoProcessor.from_pretrained(init["from_pretrained"]).feature_extractor.top_db is None:
-        return CONTINUED.format(**counts)
+        return [CONTINUED.format(**counts)]
     if _source_names(parts["real"]) == "category":  # release 9's encoder kept, the texts name categories
         encoder = " with release 9's stage-1a encoder kept as it was" if _encoder_reused(grounding) else ""
-        return (CONTINUED.format(**RELEASE_8) + CONTINUED_AGAIN.format(**RELEASE_9)
-                + CONTINUED_CATEGORIES.format(**counts, encoder=encoder))
-    return CONTINUED.format(**RELEASE_8) + CONTINUED_AGAIN.format(**counts)
+        return [CONTINUED.format(**RELEASE_8), CONTINUED_AGAIN.format(**RELEASE_9),
+                CONTINUED_CATEGORIES.format(**counts, encoder=encoder)]
+    return [CONTINUED.format(**RELEASE_8), CONTINUED_AGAIN.format(**counts)]
 
 
 def _source_names(part: dict) -> str:
@@ -236,11 +237,12 @@ def main(argv=None) -> int:
                  final_stage_data=final_stage_data(args.model, corpus_info), second_pass=continued,
                  vocab=len(processor.tokenizer), train_time="two and a half hours" if continued else "two hours",
                  classes=len(CLASS_NAMES), class_list=", ".join(CLASS_NAMES), params=model.num_parameters() / 1e6)
-    real = continuation(args.model, corpus_info)
-    if real:  # the first paragraph describes the base model (release 7), the second the continuation
-        continuations = real.count("\n\n")  # one paragraph per continuation: release 8, 9 (about an hour), 10 (37 min)
+    continued_as = continuation(args.model, corpus_info)
+    real = "".join(continued_as)
+    if real:  # the first paragraph describes the base model (release 7), the others its continuations
+        # release 7 took two and a half hours; release 8 and 9 about an hour each, release 10 37 min
         facts.update(RELEASE_7, train_time={1: "three and a half hours", 2: "four and a half hours"}.get(
-            continuations, "five hours"))
+            len(continued_as), "five hours"))
     limits = LIMITS_REAL if real else LIMITS
     build_model_card(args.out, results=report, datasets=["synthdiff"], model_name="adiff-synth-small",
                      training_data=TRAINING.format(**facts) + real,

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..synthdiff.interface import FACTS_SUFFIX, check_facts
+from ..synthdiff.interface import FACTS_SUFFIX, check_facts, clip_sound_names
 from .collator import AdiffCollator
 from .sources import load_explanations, resolve_path
 
@@ -95,9 +95,7 @@ def sound_classes_of(facts_list, corpus_info: dict | None = None) -> tuple:
     """The sorted sound classes the clips of `facts_list` hold (with their recordings' categories, e.g. "music"), and
     those of every split of a source corpus whose `corpus.json` content is `corpus_info` (so a train-only class named
     in a test text is read, and can be found absent)."""
-    clips = [facts[f"clip{a}"] for facts in facts_list if facts for a in (1, 2)]
-    classes = {label for clip in clips for label in clip["labels"]}
-    classes |= {e["category"] for clip in clips for e in clip.get("events", ()) if e.get("category")}
+    classes = {name for facts in facts_list if facts for a in (1, 2) for name in clip_sound_names(facts[f"clip{a}"])}
     for split in ((corpus_info or {}).get("sources") or {}).get("splits", {}).values():
         classes.update(split.get("classes", {}))
     return tuple(sorted(classes))

@@ -17,7 +17,7 @@ computed per fact type (`claims.FACT_TYPES`) and over all types:
 
 from dataclasses import asdict, dataclass
 
-from ..synthdiff.interface import TIMBRES, check_facts
+from ..synthdiff.interface import TIMBRES, check_facts, clip_sound_names
 
 from .claims import COMPARATIVE_KINDS, FACT_TYPE_OF_KIND, FACT_TYPES, Claim
 
@@ -63,12 +63,6 @@ def judge_claim(claim: Claim, facts: dict) -> bool | None:
     if kind == "no_events":
         return not clip["labels"]
     raise ValueError(f"Unknown claim kind {kind!r}; expected one of {sorted(FACT_TYPE_OF_KIND)}.")
-
-
-def clip_sound_names(clip: dict) -> set:
-    """What a clip's sounds may truly be called: its classes (`labels`) and, for events made of source recordings,
-    their categories (`"music"` for a clarinet: `training.synthdiff.sources`)."""
-    return set(clip["labels"]) | {e["category"] for e in clip.get("events", ()) if e.get("category")}
 
 
 def _judge_realworld(kind: str, audio: int, facts: dict, same: bool) -> bool | None:
@@ -245,6 +239,5 @@ def event_accuracy(claim_sets, facts_list) -> dict:
     return dict(sorted(tallied.items()))
 
 
-__all__ = ["NEUTRAL_TIMBRE", "check_facts", "clip_sound_names", "judge_claim", "Difference", "checkable_differences",
-           "FactScore",
+__all__ = ["NEUTRAL_TIMBRE", "check_facts", "judge_claim", "Difference", "checkable_differences", "FactScore",
            "JudgedClaim", "judge_text", "fact_accuracy", "event_accuracy"]

@@ -21,7 +21,8 @@ from itertools import combinations
 
 from .behaviour import MAX_EXAMPLES, BehaviourScore
 from .claims import COMPARATIVE_KINDS, GENERIC_SOUND, Claim, difference_claims
-from .facts import clip_sound_names, judge_text
+from ..synthdiff.interface import clip_sound_names
+from .facts import judge_text
 
 DEFAULT_LOUDNESS_GAP_DB = 6.0  # loudness direction is checked on pairs at least this far apart
 _SINGLE_VALUED = ("reverb", "timbre", "noisy", "clipped", "background")  # one value per clip

@@ -21,4 +21,10 @@ def check_facts(facts: dict) -> None:
                          "by training.synthdiff.generate_corpus). Regenerate the corpus with the current generator.")
 
 
-__all__ = ["FACTS_SUFFIX", "check_facts"]
+def clip_sound_names(clip: dict) -> set:
+    """What a clip's sounds may truly be called: its classes (`labels`) and, for events made of source recordings,
+    their categories (`"music"` for a clarinet: `sources.Recording.category`)."""
+    return set(clip["labels"]) | {e["category"] for e in clip.get("events", ()) if e.get("category")}
+
+
+__all__ = ["FACTS_SUFFIX", "check_facts", "clip_sound_names"]

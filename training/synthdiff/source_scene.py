@@ -1,7 +1,6 @@
 """Scenes made of real recordings: a recording excerpt as an event (`RecordingEventSpec`) and the palette of one
 split's recordings (`SourcePalette`), which `pairs.make_pair` uses in place of the synthesised catalogue."""
 
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -11,7 +10,7 @@ import soundfile as sf
 from .catalogue import ONSET_WINDOWS, ONSETS
 from .realworld_clip import realworld_settings
 from .scene import EventSpec, SynthPalette, _seed, sample_clip
-from .sources import GENERIC_CLASSES, recording_audio
+from .sources import GENERIC_CLASSES, check_source_names, recording_audio
 
 EXCERPT_S = (1.5, 5.0)  # length of a recording excerpt placed in a scene
 # An excerpt's level is its peak (dBFS before the clip's gain): recordings have crest factors of 10-25 dB, so an RMS
@@ -72,14 +71,17 @@ class SourcePalette(SynthPalette):
     """
 
     def __init__(self, recordings, source_names: str = "label"):
-        self.by_class = {}
+        check_source_names(source_names)
+        self.by_class = {}  # named class -> {label: recordings}
         for recording in recordings:
-            self.by_class.setdefault(recording.name(source_names), []).append(recording)
+            labels = self.by_class.setdefault(recording.name(source_names), {})
+            labels.setdefault(recording.sound_class, []).append(recording)
         self.class_names = tuple(sorted(self.by_class))
         # Square-root sampling per label: a label with many recordings (speech) is heard more often than one with a
         # few, but not in proportion, so the rare labels are still learnt; a category weighs as its labels together.
-        self.weights = {c: float(sum(np.sqrt(n) for n in Counter(r.sound_class for r in self.by_class[c]).values()))
-                        for c in self.class_names}
+        self.label_weights = {c: np.sqrt([len(self.by_class[c][label]) for label in sorted(self.by_class[c])])
+                              for c in self.class_names}
+        self.weights = {c: float(self.label_weights[c].sum()) for c in self.class_names}
 
     def _probabilities(self, classes) -> np.ndarray:
         weights = np.array([self.weights[c] for c in classes])
@@ -91,13 +93,9 @@ class SourcePalette(SynthPalette):
         return str(rng.choice(available, p=self._probabilities(available)))
 
     def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> RecordingEventSpec:
-        by_label = {}
-        for recording in self.by_class[name]:
-            by_label.setdefault(recording.sound_class, []).append(recording)
-        labels = sorted(by_label)  # a category's labels by square-root sampling, then one of the label's recordings
-        weights = np.sqrt([len(by_label[label]) for label in labels])
-        choices = by_label[labels[int(rng.choice(len(labels), p=weights / weights.sum()))]] if len(labels) > 1 \
-            else by_label[labels[0]]
+        labels, weights = sorted(self.by_class[name]), self.label_weights[name]
+        label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))] if len(labels) > 1 else labels[0]
+        choices = self.by_class[name][label]
         recording = choices[int(rng.integers(0, len(choices)))]
         length = recording_seconds(recording.path)
         duration = min(length, float(rng.uniform(*EXCERPT_S)))

@@ -80,7 +80,6 @@ class Recording:
 
     def name(self, source_names: str) -> str:
         """The sound class a corpus calls this recording by: its label's (`"label"`) or its category (`"category"`)."""
-        check_source_names(source_names)
         return self.category if source_names == "category" else self.sound_class
 
 
