@@ -58,6 +58,11 @@ class AdiffConfig(PreTrainedConfig):
         cross_projection_num_layers (`int`, defaults to 4): layers of the cross-projection transformer.
         cross_projection_num_heads (`int`, defaults to 4): heads of the cross-projection transformer.
         separator_token_id (`int`, defaults to 50256): token whose GPT-2 embedding separates the two audios.
+        acoustic_summary (`bool`, defaults to `False`): append each clip's acoustic summary (the mean level of every
+            mel band and its loudness envelope over `acoustic_summary_segments` stretches, measured on the log-mel;
+            `modeling_adiff.acoustic_summary`) to its HTSAT embedding before the projection, so the model can hear
+            spectral balance and timing that the pooled embedding averages away. Off in the official model.
+        acoustic_summary_segments (`int`, defaults to 32): stretches of the clip in the summary's envelope.
         num_event_classes (`int`, defaults to 527): classes of HTSAT's event head (0: no event head).
         event_labels (`list[str]`, *optional*): names of the event classes, for plots and reports.
 
@@ -93,6 +98,8 @@ class AdiffConfig(PreTrainedConfig):
     cross_projection_num_layers: int = 4
     cross_projection_num_heads: int = 4
     separator_token_id: int = 50256
+    acoustic_summary: bool = False
+    acoustic_summary_segments: int = 32
     num_event_classes: int = 527
     event_labels: list[str] | None = None
     tie_word_embeddings: bool = True
@@ -117,12 +124,13 @@ class AdiffConfig(PreTrainedConfig):
 
     def _validate_adiff(self) -> None:
         for name in ("projection_dim", "prefix_length", "clip_length", "prompt_length", "mapper_num_layers",
-                     "mapper_num_heads", "cross_projection_num_layers", "cross_projection_num_heads"):
+                     "mapper_num_heads", "cross_projection_num_layers", "cross_projection_num_heads",
+                     "acoustic_summary_segments"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0,
                    f"AdiffConfig.{name} must be a positive integer, got {value!r}.")
         for name in ("share_audio_mapper", "use_audio_segment_embeddings", "use_cross_projection", "use_separator",
-                     "normalize_audio_embeddings"):
+                     "normalize_audio_embeddings", "acoustic_summary"):
             value = getattr(self, name)
             _check(isinstance(value, bool), f"AdiffConfig.{name} must be True or False, got {value!r}.")
         _check(0.0 <= self.projection_dropout < 1.0,
@@ -165,6 +173,18 @@ class AdiffConfig(PreTrainedConfig):
     def audio_embedding_dim(self) -> int:
         """Width of the HTSAT clip embedding (768 for the base model)."""
         return self.audio_config.hidden_size
+
+    @property
+    def acoustic_summary_dim(self) -> int:
+        """Width of a clip's acoustic summary: one level per mel band and per envelope segment (0 when off)."""
+        if not self.acoustic_summary:
+            return 0
+        return self.audio_config.num_mel_bins + self.acoustic_summary_segments
+
+    @property
+    def audio_feature_dim(self) -> int:
+        """Width of what the projection reads per clip: the HTSAT embedding, then the acoustic summary if on."""
+        return self.audio_embedding_dim + self.acoustic_summary_dim
 
     @property
     def total_prefix_length(self) -> int:

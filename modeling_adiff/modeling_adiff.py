@@ -22,6 +22,7 @@ from configuration_adiff.configuration_adiff import AdiffConfig
 from configuration_adiff.remote_code import (MODEL_AUTO_MAP, folder_custom_pipelines, folder_pipeline_modules,
                                              write_remote_code)
 
+from .acoustic_summary import acoustic_summary
 from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
 from .mapper import AdiffAudioMapper, AdiffAudioSegmentEmbedding, AdiffPrefixMapper, AdiffTransformer
@@ -41,7 +42,7 @@ class AdiffModelOutput(ModelOutput):
         cache (`Cache`, *optional*): GPT-2's KV cache.
         prefix_embeds (`torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`, *optional*):
             the prefix GPT-2 was given (only when it was computed in this call).
-        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*):
+        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_feature_dim)`, *optional*):
             HTSAT clip embeddings of audio 1 and audio 2.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*, with `output_hidden_states=True`): GPT-2's input
             embeddings and each layer's output, each `(batch_size, prefix + tokens, hidden_size)`.
@@ -65,7 +66,7 @@ class AdiffCausalLMOutput(ModelOutput):
         logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`): next-token logits.
         cache (`Cache`, *optional*): GPT-2's KV cache.
         prefix_embeds (`torch.FloatTensor` of shape `(batch_size, total_prefix_length, hidden_size)`, *optional*).
-        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*).
+        audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_feature_dim)`, *optional*).
         hidden_states, attentions (*optional*): GPT-2's, as in `AdiffModelOutput`.
     """
 
@@ -161,7 +162,7 @@ class AdiffModel(AdiffPreTrainedModel):
         # HTSAT's TSCAM head: sound-event probabilities per clip and over time (for plots and hallucination checks).
         self.event_head = (AdiffEventHead(config.audio_config, config.num_event_classes)
                            if config.num_event_classes > 0 else None)
-        self.audio_projection = AdiffAudioProjection(config.audio_embedding_dim, config.projection_dim,
+        self.audio_projection = AdiffAudioProjection(config.audio_feature_dim, config.projection_dim,
                                                      config.projection_dropout)
         mapper_kwargs = dict(num_heads=config.mapper_num_heads, num_layers=config.mapper_num_layers,
                              mlp_ratio=config.mapper_mlp_ratio)
@@ -217,16 +218,49 @@ class AdiffModel(AdiffPreTrainedModel):
                           for chunk in clips.split(self.encoder_clips_per_call)])
 
     def encode_audio(self, input_features: torch.Tensor) -> torch.Tensor:
-        """HTSAT clip embeddings of both audios of every pair, in one encoder call.
+        """HTSAT clip embeddings of both audios of every pair, in one encoder call, each followed by the clip's
+        acoustic summary when `config.acoustic_summary` is on.
 
         Args:
             input_features (`torch.FloatTensor` of shape `(batch_size, 2, frames, mel_bins)`): log-mels from
                 `AdiffFeatureExtractor` (audio 1 then audio 2).
 
-        Returns: `torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`.
+        Returns: `torch.FloatTensor` of shape `(batch_size, 2, audio_feature_dim)` (`audio_embedding_dim` without
+        the summary).
         """
         pooled = self._encode_clips(input_features, "pooler_output")  # (2B, D)
-        return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D)
+        if self.config.acoustic_summary:
+            summary = acoustic_summary(input_features.flatten(0, 1), self.config.acoustic_summary_segments)  # (2B, S)
+            pooled = torch.cat([pooled, summary.to(pooled.dtype)], dim=-1)  # (2B, D + S)
+        return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D [+ S])
+
+    def enable_acoustic_summary(self, segments: int | None = None) -> "AdiffModel":
+        """Turns `config.acoustic_summary` on in a model trained without it, keeping what it computes: the
+        projection's first layer gets one input per summary feature, with zero weights, so the model's outputs are
+        unchanged until training gives them weight (continue training with the summary from a trained model).
+
+        Args:
+            segments (`int`, *optional*): envelope segments (default `config.acoustic_summary_segments`).
+        """
+        if self.config.acoustic_summary:
+            raise ValueError("This model already reads the acoustic summary (config.acoustic_summary is True).")
+        old, old_segments = self.audio_projection.linear1, self.config.acoustic_summary_segments
+        self.config.acoustic_summary = True
+        if segments is not None:
+            self.config.acoustic_summary_segments = segments
+        try:
+            self.config._validate_adiff()
+        except ValueError:
+            self.config.acoustic_summary, self.config.acoustic_summary_segments = False, old_segments
+            raise
+        wider = nn.Linear(self.config.audio_feature_dim, old.out_features, bias=False,
+                          device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            wider.weight.zero_()
+            wider.weight[:, :old.in_features] = old.weight  # (P, D) of (P, D + S); the summary's columns stay 0
+        wider.weight.requires_grad_(old.weight.requires_grad)
+        self.audio_projection.linear1 = wider
+        return self
 
     def get_audio_events(self, input_features: torch.Tensor) -> AdiffEventHeadOutput:
         """Sound-event probabilities of both audios from HTSAT's event head.
@@ -256,6 +290,12 @@ class AdiffModel(AdiffPreTrainedModel):
             if input_features is None:
                 raise ValueError("Pass input_features (from AdiffProcessor) or precomputed audio_embeds.")
             audio_embeds = self.encode_audio(input_features)
+        elif audio_embeds.shape[-1] != self.config.audio_feature_dim:
+            summary = (f"the {self.config.audio_embedding_dim}-d HTSAT embedding and the "
+                       f"{self.config.acoustic_summary_dim}-d acoustic summary" if self.config.acoustic_summary
+                       else "the HTSAT embedding alone (config.acoustic_summary is off)")
+            raise ValueError(f"audio_embeds must have {self.config.audio_feature_dim} features per clip ({summary}), "
+                             f"got shape {tuple(audio_embeds.shape)}. Compute them with model.model.encode_audio.")
         return self.audio_projection(audio_embeds.to(self.audio_projection.linear1.weight.dtype))
 
     def get_prefix_embeddings(
@@ -427,7 +467,7 @@ class AdiffForConditionalGeneration(AdiffPreTrainedModel, GenerationMixin):
                 omitted during training they are taken from `labels` (padding -> the separator id, masked out).
             labels (`torch.LongTensor` of shape `(batch_size, answer_length)`, *optional*): answer tokens followed by
                 <|endoftext|>, -100 where padded. The loss covers only these; the prefix never enters it.
-            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_embedding_dim)`, *optional*): cached
+            audio_embeds (`torch.FloatTensor` of shape `(batch_size, 2, audio_feature_dim)`, *optional*): cached
                 HTSAT embeddings to use instead of `input_features` (frozen-encoder training).
         """
         if labels is not None and input_ids is None:

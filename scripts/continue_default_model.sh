@@ -31,6 +31,8 @@
 #               ("music" for every instrument; `adiff synth --source-names`)
 #   ENCODER     a stage-1a encoder folder to use as it is (stage 1a is then skipped), e.g. an earlier run's
 #               $RUN_DIR/stage1_encoder/final
+#   ACOUSTIC_SUMMARY  1: stage 2 gives the model the acoustic summary (band levels and loudness envelope beside the
+#               clip embedding; config.acoustic_summary) if BASE_MODEL has none (default 0)
 #   SEED, THREADS, PYTHON, LAUNCH, RECIPES             as in train_default_model.sh (RECIPES default
 #                                                      training/recipes/synth_real_small)
 # Expected wall-clock on 2 CPU threads: corpora about 4 min, stage 1a about 14 min, stage 2 about 15 min, stage 3
@@ -45,6 +47,7 @@ PAIRS=${PAIRS:-3000}
 REAL_PAIRS=${REAL_PAIRS:-2000}
 SOURCE_NAMES=${SOURCE_NAMES:-label}
 ENCODER=${ENCODER:-}
+ACOUSTIC_SUMMARY=${ACOUSTIC_SUMMARY:-0}
 SEED=${SEED:-0}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
@@ -77,8 +80,10 @@ else
   stage stage1_encoder stage1_encoder.yaml --set "init.audio_encoder=$BASE_MODEL"
   ENCODER=$RUN_DIR/stage1_encoder/final
 fi
+summary=()
+if [ "$ACOUSTIC_SUMMARY" = 1 ]; then summary=(--set init.acoustic_summary=true); fi
 stage stage2 stage2.yaml --set "init.from_pretrained=$BASE_MODEL" \
-  --set "init.audio_encoder=$ENCODER" --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+  --set "init.audio_encoder=$ENCODER" --set "data.embedding_cache=$RUN_DIR/embedding_cache" "${summary[@]}"
 stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
   --set "data.embedding_cache=$RUN_DIR/embedding_cache"
 

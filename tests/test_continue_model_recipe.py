@@ -3,6 +3,7 @@ library): every step runs, each stage starts from what it should, the result loa
 end, and a rerun skips what is done."""
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -56,6 +57,15 @@ def test_script_continues_the_base_model_on_synthdiff_and_real_sources(base_mode
     for step in ("synth: exists", "real: exists", "merge: exists", "stage1_encoder: final folder exists",
                  "stage2: final folder exists", "stage3: final folder exists"):
         assert step in rerun.stdout
+
+    # ACOUSTIC_SUMMARY=1: stage 2 gives the model the acoustic summary (stage 1a's encoder is reused as it is)
+    for name in ("stage2", "stage3", "model"):
+        shutil.rmtree(run_dir / name)
+    summary = run_script(**env, ACOUSTIC_SUMMARY="1")
+    assert summary.returncode == 0, summary.stdout[-3000:] + summary.stderr[-3000:]
+    second = json.loads((run_dir / "stage2" / "final" / "training_recipe.json").read_text())
+    assert second["init"]["acoustic_summary"] is True
+    assert AdiffForConditionalGeneration.from_pretrained(run_dir / "model").config.acoustic_summary
 
 
 def test_script_says_what_is_missing(tmp_path):

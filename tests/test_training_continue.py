@@ -5,6 +5,7 @@ model (`init.from_pretrained` + `init.audio_encoder`)."""
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 from training_testing import TINY_AUDIO, stage_recipe, synth_corpus  # noqa: F401
@@ -118,6 +119,29 @@ def test_stage2_puts_the_continued_encoder_into_the_model(continued):
     labels = json.loads((continued["again"] / "event_labels.json").read_text())
     assert swapped.config.event_labels == labels and swapped.config.num_event_classes == len(labels)
     assert AdiffProcessor.from_pretrained(continued["swapped"]).feature_extractor.top_db == 60
+
+
+def test_stage2_gives_a_trained_model_the_acoustic_summary(continued, merged, tmp_path):
+    from modeling_adiff import AdiffForConditionalGeneration
+
+    out = _run("grounding", tmp_path / "s2_summary", merged,
+               init={"from_pretrained": str(continued["model"]), "acoustic_summary": True}, model={},
+               data={"embedding_cache": str(tmp_path / "cache")}, optim={"lr": 1e-12, "warmup_steps": 0})
+    base = AdiffForConditionalGeneration.from_pretrained(continued["model"])
+    summary = AdiffForConditionalGeneration.from_pretrained(out)
+    assert summary.config.acoustic_summary and not base.config.acoustic_summary
+    width = base.config.audio_embedding_dim
+    projection = summary.model.audio_projection.linear1.weight
+    assert projection.shape[1] == summary.config.audio_feature_dim > width
+    torch.testing.assert_close(projection[:, :width], base.model.audio_projection.linear1.weight, atol=1e-6,
+                               rtol=0)
+    assert projection[:, width:].abs().max() < 1e-6  # started at zero; a negligible rate keeps it there
+    # The cached vectors carry the summary (the cache would otherwise not fit the projection).
+    vectors = list((tmp_path / "cache").rglob("*.npy"))
+    assert vectors and all(np.load(v).shape == (summary.config.audio_feature_dim,) for v in vectors)
+    with pytest.raises(ValueError, match="init.acoustic_summary must be true or false"):
+        _run("grounding", tmp_path / "bad", merged, init={"from_pretrained": str(continued["model"]),
+                                                          "acoustic_summary": "yes"}, model={})
 
 
 def test_continuing_needs_a_matching_architecture(continued, merged, tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from modeling_adiff.acoustic_summary import acoustic_summary
 from processing_adiff import load_audio
 
 logger = logging.getLogger(__name__)
@@ -42,10 +43,13 @@ def _settings(config: dict) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in _VOLATILE_KEYS}, sort_keys=True, default=str)
 
 
-def encoder_fingerprint(encoder: torch.nn.Module, feature_extractor) -> str:
-    """Hash of the encoder config, its weights and the feature-extractor settings (bookkeeping fields such as the
-    source path or library version are left out, so a saved and reloaded encoder keeps its key)."""
+def encoder_fingerprint(encoder: torch.nn.Module, feature_extractor, summary_segments: int | None = None) -> str:
+    """Hash of the encoder config, its weights, the feature-extractor settings and the acoustic summary's segments
+    when vectors carry one (bookkeeping fields such as the source path or library version are left out, so a saved
+    and reloaded encoder keeps its key)."""
     digest = hashlib.sha256()
+    if summary_segments is not None:
+        digest.update(f"acoustic_summary:{summary_segments}".encode("utf-8"))
     digest.update(_settings(encoder.config.to_dict()).encode("utf-8"))
     digest.update(_settings(feature_extractor.to_dict()).encode("utf-8"))
     for name, tensor in sorted(encoder.state_dict().items()):
@@ -55,7 +59,8 @@ def encoder_fingerprint(encoder: torch.nn.Module, feature_extractor) -> str:
 
 
 class EmbeddingCache:
-    """Computes, stores and loads HTSAT clip embeddings keyed by file content + encoder.
+    """Computes, stores and loads HTSAT clip embeddings (with the acoustic summary, if asked) keyed by file content +
+    encoder.
 
     Args:
         cache_dir (`str` or `Path`): root folder of the cache (shared by runs; safe to delete).
@@ -64,6 +69,9 @@ class EmbeddingCache:
         batch_size (`int`): clips per encoder call when filling the cache.
         features_on_device (`bool`, *optional*): compute each chunk's log-mels batched on the encoder's device;
             `None` (default) does so when the encoder is on a CUDA device, else computes them per clip on the CPU.
+        summary_segments (`int`, *optional*): append each clip's acoustic summary with this many envelope segments
+            to its embedding (`modeling_adiff.acoustic_summary`), as a model with `config.acoustic_summary` reads it;
+            `None` (default): the pooled embedding alone.
 
     Example:
 
@@ -74,12 +82,13 @@ class EmbeddingCache:
     """
 
     def __init__(self, cache_dir: str | Path, encoder: torch.nn.Module, feature_extractor, batch_size: int = 16,
-                 features_on_device: bool | None = None):
+                 features_on_device: bool | None = None, summary_segments: int | None = None):
         self.encoder = encoder
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size
         self.features_on_device = features_on_device
-        self.key = encoder_fingerprint(encoder, feature_extractor)
+        self.summary_segments = summary_segments
+        self.key = encoder_fingerprint(encoder, feature_extractor, summary_segments)
         self.folder = Path(cache_dir) / self.key
         self.hits = 0
         self.misses = 0
@@ -99,8 +108,11 @@ class EmbeddingCache:
             clips, rates = zip(*(load_audio(path) for path in chunk))
             features = self._log_mels(list(clips), list(rates), device)
             features = features.unsqueeze(1).to(device, dtype)  # (N, 1, frames, mels)
-            pooled = self.encoder(input_features=features).pooler_output.float().cpu().numpy()  # (N, D)
-            for digest, vector in zip(digests[start:start + self.batch_size], pooled):
+            pooled = self.encoder(input_features=features).pooler_output.float()  # (N, D)
+            if self.summary_segments is not None:
+                summary = acoustic_summary(features, self.summary_segments)  # (N, S)
+                pooled = torch.cat([pooled, summary], dim=-1)  # (N, D + S)
+            for digest, vector in zip(digests[start:start + self.batch_size], pooled.cpu().numpy()):
                 target = self._entry(digest)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -6,7 +6,8 @@
   exports that model and its tokenizer instead.
 - `grounding` (stage 2): ADIFF assembled from the two towers (`init.audio_encoder`, `init.language_model`) or loaded
   from `init.from_pretrained`; encoder and LM frozen; projection, mappers, prompt mapper and cross-projection trained;
-  clip embeddings cached on disk.
+  clip embeddings cached on disk. `init.acoustic_summary: true` gives a model loaded from `init.from_pretrained` the
+  acoustic summary (`AdiffModel.enable_acoustic_summary`; a fresh model takes `model.acoustic_summary`).
 - `finetune` (stage 3): ADIFF from `init.from_pretrained`; the LM trained as well (the encoder too with
   `trainable: [..., audio_encoder]`, which turns the embedding cache off).
 
@@ -349,6 +350,11 @@ class AdiffStage(Stage):
             self.tokenizer = self.processor.tokenizer
             if init.get("audio_encoder"):  # a continued stage-1a encoder in an existing model
                 replace_audio_tower(model, self.processor, init["audio_encoder"])
+            summary = init.get("acoustic_summary", False)
+            if not isinstance(summary, bool):
+                raise ValueError(f"init.acoustic_summary must be true or false, got {summary!r}.")
+            if summary and not model.config.acoustic_summary:
+                model.model.enable_acoustic_summary()  # the projection reads the summary too, from zero weights
             if settings:
                 logger.warning("model settings %s are ignored: the architecture comes from %s", sorted(settings),
                                source)
@@ -412,8 +418,10 @@ class AdiffStage(Stage):
         if self.cache_embeddings:
             encoder = accelerator_unwrap(model).model.audio_encoder
             cache_dir = data.get("embedding_cache") or str(Path(self.recipe.output_dir) / "embedding_cache")
+            config = accelerator_unwrap(model).config
+            segments = config.acoustic_summary_segments if config.acoustic_summary else None
             cache = EmbeddingCache(cache_dir, encoder, self.processor.feature_extractor,
-                                   batch_size=data.get("embedding_batch_size", 16))
+                                   batch_size=data.get("embedding_batch_size", 16), summary_segments=segments)
             paths = train.filepaths() + (eval_data.filepaths() if eval_data else [])
             table = cache.embed_files(paths, accelerator)
             train.audio_embeds = table
