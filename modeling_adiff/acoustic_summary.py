@@ -40,4 +40,11 @@ def acoustic_summary(input_features: torch.Tensor, segments: int) -> torch.Tenso
     return torch.cat([bands, envelope], dim=1) / SUMMARY_DB_SCALE  # (N, M + S)
 
 
-__all__ = ["SUMMARY_DB_SCALE", "acoustic_summary"]
+def append_acoustic_summary(embeddings: torch.Tensor, input_features: torch.Tensor, segments: int) -> torch.Tensor:
+    """`(clips, D)` clip embeddings followed by the clips' summaries: `(clips, D + mel_bins + segments)`, in the
+    embeddings' dtype. What a model with `config.acoustic_summary` projects, and what its embedding cache stores."""
+    summary = acoustic_summary(input_features, segments)  # (N, S)
+    return torch.cat([embeddings, summary.to(embeddings.dtype)], dim=-1)  # (N, D + S)
+
+
+__all__ = ["SUMMARY_DB_SCALE", "acoustic_summary", "append_acoustic_summary"]

@@ -22,7 +22,7 @@ from configuration_adiff.configuration_adiff import AdiffConfig
 from configuration_adiff.remote_code import (MODEL_AUTO_MAP, folder_custom_pipelines, folder_pipeline_modules,
                                              write_remote_code)
 
-from .acoustic_summary import acoustic_summary
+from .acoustic_summary import append_acoustic_summary
 from .event_head import AdiffEventHead, AdiffEventHeadOutput
 from .generation_presets import default_generation_config, generation_config_for
 from .mapper import AdiffAudioMapper, AdiffAudioSegmentEmbedding, AdiffPrefixMapper, AdiffTransformer
@@ -230,8 +230,8 @@ class AdiffModel(AdiffPreTrainedModel):
         """
         pooled = self._encode_clips(input_features, "pooler_output")  # (2B, D)
         if self.config.acoustic_summary:
-            summary = acoustic_summary(input_features.flatten(0, 1), self.config.acoustic_summary_segments)  # (2B, S)
-            pooled = torch.cat([pooled, summary.to(pooled.dtype)], dim=-1)  # (2B, D + S)
+            pooled = append_acoustic_summary(pooled, input_features.flatten(0, 1),  # (2B, T, M)
+                                             self.config.acoustic_summary_segments)  # (2B, D + S)
         return pooled.view(input_features.shape[0], 2, -1)  # (B, 2, D [+ S])
 
     def enable_acoustic_summary(self, segments: int | None = None) -> "AdiffModel":
@@ -244,15 +244,14 @@ class AdiffModel(AdiffPreTrainedModel):
         """
         if self.config.acoustic_summary:
             raise ValueError("This model already reads the acoustic summary (config.acoustic_summary is True).")
-        old, old_segments = self.audio_projection.linear1, self.config.acoustic_summary_segments
+        # Checked on a copy first: a refused setting leaves the model as it was.
+        wanted = copy.deepcopy(self.config)
+        wanted.acoustic_summary = True
+        wanted.acoustic_summary_segments = self.config.acoustic_summary_segments if segments is None else segments
+        wanted._validate_adiff()
         self.config.acoustic_summary = True
-        if segments is not None:
-            self.config.acoustic_summary_segments = segments
-        try:
-            self.config._validate_adiff()
-        except ValueError:
-            self.config.acoustic_summary, self.config.acoustic_summary_segments = False, old_segments
-            raise
+        self.config.acoustic_summary_segments = wanted.acoustic_summary_segments
+        old = self.audio_projection.linear1
         wider = nn.Linear(self.config.audio_feature_dim, old.out_features, bias=False,
                           device=old.weight.device, dtype=old.weight.dtype)
         with torch.no_grad():

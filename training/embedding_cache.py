@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from modeling_adiff.acoustic_summary import acoustic_summary
+from modeling_adiff.acoustic_summary import append_acoustic_summary
 from processing_adiff import load_audio
 
 logger = logging.getLogger(__name__)
@@ -110,8 +110,7 @@ class EmbeddingCache:
             features = features.unsqueeze(1).to(device, dtype)  # (N, 1, frames, mels)
             pooled = self.encoder(input_features=features).pooler_output.float()  # (N, D)
             if self.summary_segments is not None:
-                summary = acoustic_summary(features, self.summary_segments)  # (N, S)
-                pooled = torch.cat([pooled, summary], dim=-1)  # (N, D + S)
+                pooled = append_acoustic_summary(pooled, features, self.summary_segments)  # (N, D + S)
             for digest, vector in zip(digests[start:start + self.batch_size], pooled.cpu().numpy()):
                 target = self._entry(digest)
                 target.parent.mkdir(parents=True, exist_ok=True)
