@@ -279,3 +279,49 @@ def test_a_category_weighs_as_its_labels_together():
     by_label, by_category = SourcePalette(recordings), SourcePalette(recordings, "category")
     assert by_category.class_names == ("music", "speech")
     assert by_category.weights["music"] == by_label.weights["violin"] + by_label.weights["organ"] == 4.0
+
+
+def _instrument_recordings(folder) -> list:
+    """Two recordings each of a violin, an organ (both "music") and speech, 2 s of noise at 16 kHz."""
+    recordings = []
+    for label in ("violin", "organ", "speech"):
+        for k in range(2):
+            path = folder / f"{label}{k}.wav"
+            sf.write(path, np.random.default_rng(k).uniform(-0.5, 0.5, 2 * SR).astype(np.float32), SR)
+            recordings.append(Recording(f"{label}/{k}.wav", str(path), label, label))
+    return recordings
+
+
+def test_a_category_named_scene_may_hold_two_instruments_but_an_event_edit_scene_holds_distinct_classes(tmp_path):
+    # A corpus that never puts two instruments in one clip teaches a model that the second sound is speech.
+    recordings = _instrument_recordings(tmp_path)
+    by_category, by_label = SourcePalette(recordings, "category"), SourcePalette(recordings)
+    rng = np.random.default_rng(0)
+    free = [by_category.sample_clip(rng) for _ in range(60)]
+    two_music = [c for c in free if [e.name for e in c.events] == ["music", "music"]]
+    assert two_music and all(len({e.label for e in c.events}) == 2 for c in two_music)  # violin and organ
+    for clip in free + [by_label.sample_clip(rng) for _ in range(30)]:
+        assert len({e.label for e in clip.events}) == len(clip.events)  # never one label twice
+    for _ in range(30):  # the scenes pairs.py draws for order changes and replaced events
+        assert sorted(e.name for e in by_category.sample_clip(rng, num_events=2).events) == ["music", "speech"]
+    assert by_category.sample_event(rng, "music", "middle", label="organ").label == "organ"
+    with pytest.raises(ValueError, match="The class 'music' has no recordings labelled 'speech'; its labels are"):
+        by_category.sample_event(rng, "music", "middle", label="speech")
+
+
+def test_two_recordings_of_one_class_in_a_clip_are_no_order_change():
+    from training.synthdiff.pairs import compare_clips
+
+    def clip(order):
+        return {"order": order, "labels": sorted(order), "noisy": False, "snr_db": None, "loudness_db": -20.0,
+                "reverb": "dry", "timbre": "normal", "clipped": False, "speed": 1.0, "background": "silence"}
+
+    def order_changed(order1, order2):
+        return compare_clips(clip(order1), clip(order2), {"pair_type": "unrelated", "edit": None}, False)[
+            "order_changed"]
+
+    assert not order_changed(["music", "music"], ["music"])  # a violin then an organ against an organ alone
+    assert not order_changed(["music", "music"], ["music", "music"])
+    assert not order_changed(["music", "speech", "music"], ["music", "speech"])
+    assert order_changed(["music", "speech", "music"], ["speech", "music"])
+    assert order_changed(["speech", "music"], ["music", "speech"])

@@ -127,8 +127,9 @@ def compare_clips(facts1: dict, facts2: dict, meta: dict, identical: bool) -> di
         noisier = _which(noise1, noise2, NOISE_THRESHOLD_DB)
     set1, set2 = set(facts1["labels"]), set(facts2["labels"])
     shared = sorted(set1 & set2)
-    order1 = [c for c in facts1["order"] if c in set2]
-    order2 = [c for c in facts2["order"] if c in set1]
+    # The order of the classes both clips hold, each at its first onset (a clip may hold two recordings of a class).
+    order1 = [c for c in dict.fromkeys(facts1["order"]) if c in set2]
+    order2 = [c for c in dict.fromkeys(facts2["order"]) if c in set1]
     return {
         **meta, "identical": identical, "near_identical": near,
         "louder": None if (identical or near) else _which(facts1["loudness_db"], facts2["loudness_db"],

@@ -61,8 +61,15 @@ def recording_seconds(path: str) -> float:
 
 
 class SourcePalette(SynthPalette):
-    """Scenes of one or two (`MAX_RECORDINGS_PER_CLIP`) recording excerpts of distinct sound classes, over a
-    synthesised backdrop (mostly a near-silent room), with the same global properties as synthesised scenes.
+    """Scenes of one or two (`MAX_RECORDINGS_PER_CLIP`) recording excerpts of distinct labels, over a synthesised
+    backdrop (mostly a near-silent room), with the same global properties as synthesised scenes.
+
+    A scene drawn freely (`sample_clip` without `num_events`) may hold two labels of one named class: with
+    `source_names="category"`, a violin and an organ are both "music", as two instruments are in real recordings
+    (a corpus whose clips never hold two instruments teaches a model to call the second one speech). A scene drawn
+    for an event edit (`num_events` given: added, removed, replaced or reordered events) holds distinct named classes,
+    so that the edit is a difference in the corpus's own names. With `source_names="label"` every class has one label
+    and both draws are the same.
 
     Args:
         recordings (list of `sources.Recording`): the recordings of one split.
@@ -92,9 +99,14 @@ class SourcePalette(SynthPalette):
         available = [c for c in self.class_names if c not in exclude]
         return str(rng.choice(available, p=self._probabilities(available)))
 
-    def sample_event(self, rng: np.random.Generator, name: str, onset: str) -> RecordingEventSpec:
+    def sample_event(self, rng: np.random.Generator, name: str, onset: str, label: str = None) -> RecordingEventSpec:
+        """An excerpt of a recording of class `name` (of its label `label`; by default a label drawn by square-root
+        sampling) starting in the `onset` window."""
         labels, weights = sorted(self.by_class[name]), self.label_weights[name]
-        label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))] if len(labels) > 1 else labels[0]
+        if label is None:
+            label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))] if len(labels) > 1 else labels[0]
+        elif label not in self.by_class[name]:
+            raise ValueError(f"The class {name!r} has no recordings labelled {label!r}; its labels are {labels}.")
         choices = self.by_class[name][label]
         recording = choices[int(rng.integers(0, len(choices)))]
         length = recording_seconds(recording.path)
@@ -116,11 +128,16 @@ class SourcePalette(SynthPalette):
             spec = spec.replace(background_db=round(spec.background_db + BACKDROP_OFFSET_DB, 2))
         available = [c for c in self.class_names if c not in exclude]
         wanted = int(rng.integers(1, 3)) if num_events is None else num_events
-        classes = rng.choice(available, size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(available)), replace=False,
-                             p=self._probabilities(available))
-        onsets = rng.choice(ONSETS, size=len(classes), replace=False)
-        return spec.replace(events=[self.sample_event(rng, str(c), str(o)) for c, o in zip(classes, onsets)],
-                            realworld=realworld_settings())
+        if num_events is None:  # distinct labels, possibly two of one class
+            units = [(c, label) for c in available for label in sorted(self.by_class[c])]
+            weights = np.concatenate([self.label_weights[c] for c in available])
+        else:  # distinct classes, each with a label drawn by sample_event
+            units, weights = [(c, None) for c in available], np.array([self.weights[c] for c in available])
+        picked = rng.choice(len(units), size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(units)), replace=False,
+                            p=weights / weights.sum())
+        onsets = rng.choice(ONSETS, size=len(picked), replace=False)
+        events = [self.sample_event(rng, units[k][0], str(o), units[k][1]) for k, o in zip(picked, onsets)]
+        return spec.replace(events=events, realworld=realworld_settings())
 
 
 __all__ = ["RecordingEventSpec", "SourcePalette", "recording_seconds"]
