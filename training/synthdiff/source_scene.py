@@ -131,10 +131,11 @@ class SourcePalette(SynthPalette):
         if num_events is None:  # distinct labels, possibly two of one class
             units = [(c, label) for c in available for label in sorted(self.by_class[c])]
             weights = np.concatenate([self.label_weights[c] for c in available])
+            probabilities = weights / weights.sum()
         else:  # distinct classes, each with a label drawn by sample_event
-            units, weights = [(c, None) for c in available], np.array([self.weights[c] for c in available])
+            units, probabilities = [(c, None) for c in available], self._probabilities(available)
         picked = rng.choice(len(units), size=min(wanted, MAX_RECORDINGS_PER_CLIP, len(units)), replace=False,
-                            p=weights / weights.sum())
+                            p=probabilities)
         onsets = rng.choice(ONSETS, size=len(picked), replace=False)
         events = [self.sample_event(rng, units[k][0], str(o), units[k][1]) for k, o in zip(picked, onsets)]
         return spec.replace(events=events, realworld=realworld_settings())
