@@ -299,23 +299,27 @@ class AdiffFeatureExtractor(SequenceFeatureExtractor):
         return BatchFeature({"input_features": features})
 
     def _log_mel(self, waveforms: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, samples) float32 -> (N, frames, mels) dB of `waveforms * gains` (`gains` (N,); None: all 1), computed
-        on the waveforms' device."""
+        """(N, samples) float32 -> (N, frames, mels) float32 dB of `waveforms * gains` (`gains` (N,); None: all 1),
+        computed on the waveforms' device."""
         device = waveforms.device
-        window = torch.hann_window(self.n_fft, periodic=True, dtype=waveforms.dtype, device=device)
-        spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
+        # The STFT, power and mel sum run in float64 (where the device has it; MPS does not): in float32 the cells
+        # ~120 dB under a clip's peak hold FFT rounding noise that differs between CPUs (their SIMD paths) by ~0.3 dB,
+        # so the same file gave different features on different machines. In float64 they agree to ~1e-6 dB.
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        window = torch.hann_window(self.n_fft, periodic=True, dtype=dtype, device=device)
+        spectrum = torch.stft(waveforms.to(dtype), n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.n_fft,
                               window=window, center=True, pad_mode="reflect",
                               return_complex=True)  # (N, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
         # (N, frames, freqs) @ (freqs, mels) -> (N, frames, mels)
-        mel = power.transpose(1, 2) @ self.mel_filters.to(device)
-        features = 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
-        if gains is not None:
-            # power scales with gain ** 2; the floor applies to the true power, so compare in float64 (no underflow)
-            gains = gains.to(device, torch.float64)[:, None, None]  # (N, 1, 1)
-            loud = 10.0 * torch.log10(mel.double().clamp(min=POWER_FLOOR / gains**2)) + 20.0 * torch.log10(gains)
-            features = torch.where(gains != 1.0, loud.float(), features)  # no host sync: gains may be on a GPU
-        return self._apply_floor(features)
+        mel = power.transpose(1, 2) @ self.mel_filters.to(device, dtype)
+        if gains is None:
+            features = 10.0 * torch.log10(mel.clamp(min=POWER_FLOOR))
+        else:
+            # power scales with gain ** 2 and the floor applies to the true power; no host sync (gains may be on a GPU)
+            gains = gains.to(device, dtype)[:, None, None]  # (N, 1, 1)
+            features = 10.0 * torch.log10(torch.maximum(mel, POWER_FLOOR / gains**2)) + 20.0 * torch.log10(gains)
+        return self._apply_floor(features.float())
 
     def _apply_floor(self, features: torch.Tensor) -> torch.Tensor:
         """(N, frames, mels) dB -> the same with every cell below the clip's floor (`floor_db`, `top_db`) raised to it;

@@ -255,7 +255,8 @@ def test_prompt_and_log_mel_match_official(inputs, io):
         reference = io[name][0, 0]
         loud = reference > -40.0
         assert max_abs(features[0, index][loud], reference[loud]) <= 1e-3
-        assert max_abs(features[0, index], reference) <= 0.25
+        # quiet cells (~-95 dB) differ by the official features' own float32 FFT rounding (~0.06 dB)
+        assert max_abs(features[0, index], reference) <= 0.1
     assert max_abs(features[0, 0], io["logmel_a"][0, 0]) <= 2e-4  # no near-silent cells in the noisy tone
 
 

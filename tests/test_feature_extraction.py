@@ -54,7 +54,8 @@ def test_parity_with_official_logmel(extractor):
         diff = (out[index] - expected).abs()
         loud = expected > -40
         assert diff[loud].max() <= 1e-3, key
-        assert diff.max() <= 0.25, key
+        # quiet cells (~-95 dB) differ by the official features' own float32 FFT rounding (~0.06 dB); ours are float64
+        assert diff.max() <= 0.1, key
 
 
 def test_silence_is_finite_at_floor(extractor):
