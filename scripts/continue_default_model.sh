@@ -33,6 +33,8 @@
 #               $RUN_DIR/stage1_encoder/final
 #   ACOUSTIC_SUMMARY  1: stage 2 gives the model the acoustic summary (band levels and loudness envelope beside the
 #               clip embedding; config.acoustic_summary) if BASE_MODEL has none (default 0)
+#   EMBEDDING_NOISE  stages 2-3: Gaussian noise on the cached clip embeddings while training, as a fraction of
+#               each vector's RMS (data.embedding_noise; default 0, as releases 8-10 were made)
 #   SEED, THREADS, PYTHON, LAUNCH, RECIPES             as in train_default_model.sh (RECIPES default
 #                                                      training/recipes/synth_real_small)
 # Expected wall-clock on 2 CPU threads: corpora about 4 min, stage 1a about 14 min, stage 2 about 15 min, stage 3
@@ -48,6 +50,7 @@ REAL_PAIRS=${REAL_PAIRS:-2000}
 SOURCE_NAMES=${SOURCE_NAMES:-label}
 ENCODER=${ENCODER:-}
 ACOUSTIC_SUMMARY=${ACOUSTIC_SUMMARY:-0}
+EMBEDDING_NOISE=${EMBEDDING_NOISE:-0}
 SEED=${SEED:-0}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-python}
@@ -83,9 +86,10 @@ fi
 summary=()
 if [ "$ACOUSTIC_SUMMARY" = 1 ]; then summary=(--set init.acoustic_summary=true); fi
 stage stage2 stage2.yaml --set "init.from_pretrained=$BASE_MODEL" \
-  --set "init.audio_encoder=$ENCODER" --set "data.embedding_cache=$RUN_DIR/embedding_cache" "${summary[@]}"
+  --set "init.audio_encoder=$ENCODER" --set "data.embedding_cache=$RUN_DIR/embedding_cache" "${summary[@]}" \
+  --set "data.embedding_noise=$EMBEDDING_NOISE"
 stage stage3 stage3.yaml --set "init.from_pretrained=$RUN_DIR/stage2/final" \
-  --set "data.embedding_cache=$RUN_DIR/embedding_cache"
+  --set "data.embedding_cache=$RUN_DIR/embedding_cache" --set "data.embedding_noise=$EMBEDDING_NOISE"
 
 # 2. The model folder: stage 3's final save_pretrained folder.
 install_model stage3

@@ -37,7 +37,8 @@ def three_stages(synth_corpus, tmp_path_factory):  # noqa: F811
     cache = synth_corpus / "embedding_cache"
     cached = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     s3 = _run("finetune", root / "s3", synth_corpus, init={"from_pretrained": str(s2)},
-              train={"group_by_length": True}, data={"mirror_ratio": 0.5, "train_split": ["train", "train_reversed"]})
+              train={"group_by_length": True}, data={"mirror_ratio": 0.5, "train_split": ["train", "train_reversed"],
+                                                      "embedding_noise": 0.05})
     return {"root": root, "s1a": s1a, "s1b": s1b, "s2": s2, "s3": s3, "cached": cached, "cache": cache}
 
 
@@ -54,6 +55,13 @@ def test_final_folder_loads_with_automodel_and_pipeline(three_stages, synth_corp
     clips = sorted((synth_corpus / "audio" / "test").glob("*.wav"))[:2]
     out = explain(str(clips[0]), str(clips[1]), tier=1, generate_kwargs={"max_new_tokens": 4})
     assert isinstance(out["generated_text"], str)
+
+
+def test_embedding_noise_without_cached_embeddings_is_an_error_not_ignored(three_stages, synth_corpus):  # noqa: F811
+    with pytest.raises(ValueError, match="embedding_noise perturbs cached clip embeddings"):
+        _run("grounding", three_stages["root"] / "uncached", synth_corpus,
+             init={"audio_encoder": str(three_stages["s1a"]), "language_model": str(three_stages["s1b"])},
+             data={"cache_embeddings": False, "embedding_noise": 0.1})
 
 
 def test_stage2_trains_only_the_grounding_modules(three_stages):

@@ -260,6 +260,34 @@ def test_pair_data_mirrors_the_drawn_items_with_their_clips():
         PairData(rows, AdiffCollator(processor), mirror_ratio=1.5)
 
 
+def test_embedding_noise_perturbs_training_batches_by_the_asked_fraction_reproducibly():
+    from processing_adiff import AdiffProcessor
+    from training.data import AdiffCollator
+    from training.data.stage_data import PairData
+
+    processor = AdiffProcessor.from_pretrained(REPO_ROOT / "adiff" / "default_model")
+    rows = [{"filepath1": f"{i}a", "filepath2": f"{i}b", "tier": 1, "task": None,
+             "input": "explain the difference in few words", "answer": "Audio 1 is louder."} for i in range(32)]
+    table = {f"{i}{k}": torch.randn(768, generator=torch.Generator().manual_seed(i * 2 + (k == "b"))) * (i + 1)
+             for i in range(32) for k in "ab"}
+    batch = [(rows[i], 500 + i) for i in range(32)]
+    clean = PairData(rows, AdiffCollator(processor), audio_embeds=table).collate(batch)["audio_embeds"]
+    noisy_data = PairData(rows, AdiffCollator(processor, training=True), audio_embeds=table, embedding_noise=0.1)
+    noisy = noisy_data.collate(batch)["audio_embeds"]
+    # the noise's RMS is 10% of each vector's RMS, whatever its scale
+    ratio = (noisy - clean).square().mean(-1).sqrt() / clean.square().mean(-1).sqrt()  # (32, 2)
+    assert torch.allclose(ratio, torch.full_like(ratio, 0.1), atol=0.015)
+    assert torch.equal(noisy_data.collate(batch)["audio_embeds"], noisy)  # drawn from the item seeds
+    other_seeds = noisy_data.collate([(row, seed + 1) for row, seed in batch])["audio_embeds"]
+    assert not torch.allclose(other_seeds, noisy)
+    # evaluation collators never perturb
+    evaluation = PairData(rows, AdiffCollator(processor), audio_embeds=table, embedding_noise=0.1)
+    assert torch.equal(evaluation.collate(batch)["audio_embeds"], clean)
+    for bad in (-0.1, 1.0, "0.1", True):
+        with pytest.raises(ValueError, match="embedding_noise must be a number in"):
+            PairData(rows, AdiffCollator(processor), embedding_noise=bad)
+
+
 def test_a_missing_split_names_the_file_and_how_to_make_it(tmp_path):
     (tmp_path / "train.csv").write_text("")
     assert split_file(tmp_path, "train") == tmp_path / "train.csv"

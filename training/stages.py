@@ -405,7 +405,8 @@ class AdiffStage(Stage):
         train = PairData.from_csv([split_file(corpus, s) for s in splits],
                                   AdiffCollator(self.processor, training=True, seed=seed), tiers=data.get("tiers"),
                                   caption_ratio=data.get("caption_ratio"), seed=seed,
-                                  max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0))
+                                  max_rows=data.get("max_train_rows"), mirror_ratio=data.get("mirror_ratio", 0.0),
+                                  embedding_noise=data.get("embedding_noise", 0.0))
         if self.fact_loss_weight:
             train.fact_targets = self.read_fact_targets(corpus, splits, train.items)
         eval_data = None
@@ -415,6 +416,10 @@ class AdiffStage(Stage):
                                           AdiffCollator(self.processor, training=False), tiers=data.get("tiers"),
                                           caption_ratio=None,
                                           max_rows=data.get("max_eval_rows"))
+        if train.embedding_noise and not self.cache_embeddings:
+            raise ValueError("data.embedding_noise perturbs cached clip embeddings, but this stage reads audio (its "
+                             "audio encoder trains, or data.cache_embeddings is false). Remove data.embedding_noise "
+                             "or set data.cache_embeddings: true with a frozen encoder.")
         if self.cache_embeddings:
             encoder = accelerator_unwrap(model).model.audio_encoder
             cache_dir = data.get("embedding_cache") or str(Path(self.recipe.output_dir) / "embedding_cache")

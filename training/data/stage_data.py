@@ -270,6 +270,15 @@ def mix_captioning(rows: list[dict], ratio: float | None, seed: int) -> list[dic
     return explain + chosen
 
 
+def perturb_embeddings(embeds: torch.Tensor, scale: float, seeds: list[int]) -> torch.Tensor:
+    """`(B, 2, D)` clip embeddings plus Gaussian noise whose RMS is `scale` times each vector's own RMS; row `b`'s
+    noise comes from a generator seeded by `seeds[b]`, so a batch is the same after a restart or on another worker."""
+    noise = torch.stack([torch.randn(embeds.shape[1:], generator=torch.Generator().manual_seed(seed))
+                         for seed in seeds])  # (B, 2, D)
+    rms = embeds.float().square().mean(dim=-1, keepdim=True).sqrt()  # (B, 2, 1)
+    return (embeds.float() + scale * rms * noise).to(embeds.dtype)
+
+
 class PairData:
     """ACD/CLD-format rows for ADIFF training.
 
@@ -283,26 +292,35 @@ class PairData:
         fact_targets (`dict`, *optional*): `{(filepath1, filepath2): targets}`
             (`training.synthdiff.pair_facts.fact_targets`); when set, batches also carry `pair_fact_targets`
             `(B, NUM_TARGETS)` for the auxiliary fact loss.
+        embedding_noise (`float`): training collators add Gaussian noise to each cached clip embedding, with an RMS
+            of this fraction of the embedding's own RMS, drawn from the item's seed (`perturb_embeddings`). A cached
+            clip otherwise gives the same vector every epoch, and the model learns decision boundaries closer to it
+            than an inaudible change of the file (dither, re-encoding) moves it. 0 (the default) adds none.
     """
 
     def __init__(self, rows: list[dict], collator: AdiffCollator, audio_embeds: dict | None = None,
-                 mirror_ratio: float = 0.0, fact_targets: dict | None = None):
+                 mirror_ratio: float = 0.0, fact_targets: dict | None = None, embedding_noise: float = 0.0):
         if not rows:
             raise ValueError("No rows to train on after filtering; check data.corpus, data.tiers and the split.")
         if not 0.0 <= mirror_ratio <= 1.0:
             raise ValueError(f"data.mirror_ratio must be in [0, 1], got {mirror_ratio!r}.")
+        if isinstance(embedding_noise, bool) or not isinstance(embedding_noise, (int, float)) \
+                or not 0.0 <= embedding_noise < 1.0:
+            raise ValueError(f"data.embedding_noise must be a number in [0, 1) (noise RMS as a fraction of the "
+                             f"embedding's RMS; e.g. 0.05), got {embedding_noise!r}.")
         self.items = rows
         self.collator = collator
         self.audio_embeds = audio_embeds
         self.mirror_ratio = mirror_ratio
         self.fact_targets = fact_targets
+        self.embedding_noise = float(embedding_noise)
 
     def __len__(self) -> int:
         return len(self.items)
 
     @classmethod
     def from_csv(cls, path: str | Path | list, collator: AdiffCollator, tiers=None, caption_ratio=None, seed: int = 0,
-                 max_rows: int | None = None, mirror_ratio: float = 0.0) -> "PairData":
+                 max_rows: int | None = None, mirror_ratio: float = 0.0, embedding_noise: float = 0.0) -> "PairData":
         dataset = load_csv(path)
         rows = dataset.to_list()
         if tiers is not None:
@@ -310,7 +328,7 @@ class PairData:
         rows = mix_captioning(rows, caption_ratio, seed)
         if max_rows is not None:
             rows = rows[:max_rows]
-        return cls(rows, collator, mirror_ratio=mirror_ratio)
+        return cls(rows, collator, mirror_ratio=mirror_ratio, embedding_noise=embedding_noise)
 
     def lengths(self) -> list[int]:
         """Answer tokens per item, EOS included (the prompt's length is fixed), for `train.group_by_length`."""
@@ -335,6 +353,8 @@ class PairData:
             prompt_ids, prompt_mask = processor.encode_prompts(prompts)
             embeds = torch.stack([torch.stack((self.audio_embeds[r["filepath1"]], self.audio_embeds[r["filepath2"]]))
                                   for r in rows])  # (B, 2, D)
+            if self.embedding_noise and self.collator.training:
+                embeds = perturb_embeddings(embeds, self.embedding_noise, [seed for _, seed in batch])
             batch = {"audio_embeds": embeds, "prompt_input_ids": prompt_ids, "prompt_attention_mask": prompt_mask,
                      "labels": processor.encode_answers([r["answer"] for r in rows])}
         if self.fact_targets is not None:
