@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from benchmarks.front_end_dither import main as dither_benchmark
 from processing_adiff import AdiffFeatureExtractor
@@ -97,6 +98,19 @@ def test_floor_saves_loads_and_reaches_stage_two(tmp_path):
     assert loaded.to_dict() == extractor.to_dict()
     default = load_feature_extractor(tmp_path / "no_such_encoder")
     assert (default.floor_db, default.top_db) == (None, None)
+
+
+def test_an_adiff_model_folder_as_the_encoder_keeps_its_front_end(tmp_path):
+    # continue_default_model.sh ENCODER=adiff/default_model: stage 2 takes the encoder of a saved ADIFF model, which
+    # learned on the model's floor; its processor_config.json holds it (there is no preprocessor_config.json).
+    from processing_adiff import AdiffProcessor
+
+    processor = AdiffProcessor.from_pretrained(REPO_ROOT / "adiff" / "default_model")
+    processor.feature_extractor = AdiffFeatureExtractor(floor_db=-70, top_db=55)
+    processor.save_pretrained(tmp_path)
+    assert not (tmp_path / "preprocessor_config.json").exists()
+    loaded = load_feature_extractor(tmp_path)
+    assert (loaded.floor_db, loaded.top_db) == (-70.0, 55.0)
 
 
 def test_dither_benchmark_prints_both_front_ends(capsys):

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from transformers import AutoModel, AutoTokenizer, ClapAudioConfig, ClapAudioModel, GPT2Config
-from transformers.utils import FEATURE_EXTRACTOR_NAME
+from transformers.utils import FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME
 
 from configuration_adiff import AdiffConfig
 from modeling_adiff import AdiffEventHead, AdiffForConditionalGeneration
@@ -96,11 +96,13 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
 
 
 def load_feature_extractor(audio_encoder: str | Path | None) -> AdiffFeatureExtractor:
-    """The front end a stage-1a encoder folder was trained with (its `preprocessor_config.json`, written when the
-    tagger recipe sets `data.feature_extractor`), else the official one: stages 2-3 must feed the encoder what it
-    learned on."""
-    if audio_encoder is not None and (Path(audio_encoder) / FEATURE_EXTRACTOR_NAME).is_file():
-        return AdiffFeatureExtractor.from_pretrained(str(audio_encoder))
+    """The front end an encoder was trained with: a stage-1a folder's `preprocessor_config.json` (written when the
+    tagger recipe sets `data.feature_extractor`) or an ADIFF model folder's `processor_config.json` (e.g. the shipped
+    model, whose encoder learned on a `top_db` floor), else the official one (a Hub HTSAT/CLAP): stages 2-3 must feed
+    the encoder what it learned on."""
+    folder = Path(audio_encoder) if audio_encoder is not None else None
+    if folder is not None and any((folder / name).is_file() for name in (FEATURE_EXTRACTOR_NAME, PROCESSOR_NAME)):
+        return AdiffFeatureExtractor.from_pretrained(str(folder))
     return AdiffFeatureExtractor()
 
 
