@@ -113,6 +113,26 @@ def test_an_adiff_model_folder_as_the_encoder_keeps_its_front_end(tmp_path):
     assert (loaded.floor_db, loaded.top_db) == (-70.0, 55.0)
 
 
+def test_replacing_a_models_audio_tower_by_the_shipped_models_keeps_its_event_head_and_front_end():
+    # What stage 2 of continue_default_model.sh ENCODER=adiff/default_model does to the model it regrounds.
+    from modeling_adiff import AdiffForConditionalGeneration
+    from processing_adiff import AdiffProcessor
+    from training.towers import replace_audio_tower
+
+    shipped = REPO_ROOT / "adiff" / "default_model"
+    model = AdiffForConditionalGeneration.from_pretrained(shipped)
+    reference = {k: v.clone() for k, v in model.model.event_head.state_dict().items()}
+    labels = list(model.config.event_labels)
+    model.model.event_head, model.config.event_labels, model.config.num_event_classes = None, None, 0
+    processor = AdiffProcessor.from_pretrained(shipped)
+    processor.feature_extractor = AdiffFeatureExtractor()  # the official front end, no floor
+    replace_audio_tower(model, processor, shipped)
+    assert model.config.event_labels == labels and model.config.num_event_classes == len(labels) > 0
+    assert all(torch.equal(model.model.event_head.state_dict()[k], v) for k, v in reference.items())
+    assert processor.feature_extractor.top_db == AdiffProcessor.from_pretrained(shipped).feature_extractor.top_db
+    assert processor.feature_extractor.top_db is not None
+
+
 def test_dither_benchmark_prints_both_front_ends(capsys):
     assert dither_benchmark(["--model", "none", "--lsb", "1", "--json"]) == 0
     out = capsys.readouterr().out

@@ -31,9 +31,17 @@ def load_tokenizer(source: str | Path):
 def load_audio_encoder(source: str | Path) -> ClapAudioModel:
     """`ClapAudioModel.from_pretrained(source)`: a stage-1a tagger folder, any saved `ClapAudioModel`, or a Hub id; or
     the audio encoder of an ADIFF folder (e.g. the shipped model, to continue training its encoder)."""
+    return load_audio_tower(source)[0]
+
+
+def load_audio_tower(source: str | Path) -> tuple[ClapAudioModel, tuple[list[str], dict] | None]:
+    """The encoder of `source` (as `load_audio_encoder`) and its event head as `(class names, state dict)`, or None:
+    a stage-1a tagger folder's head files, or an ADIFF folder's own head (the shipped model has one)."""
     if _is_adiff_folder(source):
-        return AdiffForConditionalGeneration.from_pretrained(str(source)).model.audio_encoder
-    return ClapAudioModel.from_pretrained(str(source))
+        model = AdiffForConditionalGeneration.from_pretrained(str(source)).model
+        head = model.event_head
+        return model.audio_encoder, (list(model.config.event_labels), head.state_dict()) if head is not None else None
+    return ClapAudioModel.from_pretrained(str(source)), read_event_head(source)
 
 
 def _is_adiff_folder(source: str | Path) -> bool:
@@ -54,7 +62,7 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
     `model_settings["audio_config"]` / `["text_config"]` when a source is None), with the event head of a stage-1a
     tagger folder when the model has one. `model_settings` holds the remaining `AdiffConfig` fields."""
     settings = dict(model_settings)
-    encoder = load_audio_encoder(audio_encoder) if audio_encoder else None
+    encoder, head = load_audio_tower(audio_encoder) if audio_encoder else (None, None)
     lm = load_language_model(language_model) if language_model else None
     audio_config = encoder.config if encoder is not None else ClapAudioConfig(**settings.pop("audio_config", {}))
     settings.pop("audio_config", None)
@@ -74,7 +82,6 @@ def build_adiff(tokenizer, model_settings: dict, audio_encoder: str | Path | Non
         raise ValueError(f"The language model has vocab_size {text_config.vocab_size} but the tokenizer has "
                          f"{len(tokenizer)} tokens; train the LM with this tokenizer (stage 1b) or pass its "
                          "tokenizer.")
-    head = read_event_head(audio_encoder) if audio_encoder else None
     if head is not None:
         settings.setdefault("num_event_classes", len(head[0]))
         settings.setdefault("event_labels", head[0])
@@ -111,7 +118,7 @@ def replace_audio_tower(model: AdiffForConditionalGeneration, processor: AdiffPr
     """Puts the encoder of a stage-1a folder into a trained ADIFF `model` (in place): its weights, its event head (or
     none) and the front end it was trained with (into `processor`), so that stage 2 can retrain the projection and
     mappers of an existing model on a continued encoder. The encoder's architecture must be the model's."""
-    encoder = load_audio_encoder(audio_encoder)
+    encoder, head = load_audio_tower(audio_encoder)
     ours, theirs = model.config.audio_config.to_dict(), encoder.config.to_dict()
     differing = sorted(k for k in ("hidden_size", "depths", "num_attention_heads", "patch_embeds_hidden_size",
                                    "num_mel_bins", "spec_size", "window_size") if ours.get(k) != theirs.get(k))
@@ -120,7 +127,6 @@ def replace_audio_tower(model: AdiffForConditionalGeneration, processor: AdiffPr
                          f"({', '.join(f'{k}: {theirs.get(k)} vs {ours.get(k)}' for k in differing)}); continue the "
                          "model's own encoder in stage 1a (init.audio_encoder: the model folder).")
     model.model.audio_encoder.load_state_dict(encoder.state_dict())
-    head = read_event_head(audio_encoder)
     labels = head[0] if head is not None else []
     model.config.num_event_classes, model.config.event_labels = len(labels), list(labels) or None
     model.model.event_head = AdiffEventHead(model.config.audio_config, len(labels)) if labels else None
