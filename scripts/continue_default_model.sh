@@ -6,7 +6,7 @@
 #   mappers retrained) -> stage 3 (both orders of every pair) -> $RUN_DIR/model
 #
 # Release 9 is release 8 continued once more, on a 24-phrase sound library and four times the real pairs, with shorter
-# recipes (57 min on 2 CPU threads); release 10 (shipped) keeps release 9's encoder and regrounds release 9 on texts
+# recipes (57 min on 2 CPU threads); release 10 keeps release 9's encoder and regrounds release 9 on texts
 # that name a recording's category ("music" for every instrument; 37 min). docs/default_model.md has the numbers.
 #   python scripts/build_source_library.py --out runs/sources24 --install     # 24 phrases per instrument
 #   git worktree add runs/r8 b5c3c9d                                          # release 8 = its adiff/default_model
@@ -15,6 +15,12 @@
 #   BASE_MODEL=runs/r9/model ENCODER=runs/r9/stage1_encoder/final SOURCE_NAMES=category \
 #     SOURCES=runs/sources24/sources.csv REAL_PAIRS=8000 RECIPES=training/recipes/synth_real_continue \
 #     RUN_DIR=runs/r10 scripts/continue_default_model.sh
+# Release 11 (shipped) regrounds release 10 (its encoder, event head and front end kept) on a corpus whose scenes may
+# hold two instruments, with noise on the cached embeddings (47 min):
+#   git worktree add runs/r10 08b356f                                         # release 10 = its adiff/default_model
+#   BASE_MODEL=runs/r10/adiff/default_model ENCODER=runs/r10/adiff/default_model SOURCE_NAMES=category \
+#     EMBEDDING_NOISE=0.01 SOURCES=runs/sources24/sources.csv REAL_PAIRS=8000 \
+#     RECIPES=training/recipes/synth_real_continue RUN_DIR=runs/r15 scripts/continue_default_model.sh
 #
 # Resumable like train_default_model.sh: rerun the same command; finished steps are skipped. Logs: $RUN_DIR/logs.
 #
@@ -30,7 +36,7 @@
 #   SOURCE_NAMES  what the real-source texts call a recording: its label ("a clarinet", default) or its category
 #               ("music" for every instrument; `adiff synth --source-names`)
 #   ENCODER     a stage-1a encoder folder to use as it is (stage 1a is then skipped), e.g. an earlier run's
-#               $RUN_DIR/stage1_encoder/final
+#               $RUN_DIR/stage1_encoder/final, or a model folder (its encoder, event head and front end)
 #   ACOUSTIC_SUMMARY  1: stage 2 gives the model the acoustic summary (band levels and loudness envelope beside the
 #               clip embedding; config.acoustic_summary) if BASE_MODEL has none (default 0)
 #   EMBEDDING_NOISE  stages 2-3: Gaussian noise on the cached clip embeddings while training, as a fraction of
