@@ -79,6 +79,7 @@ def test_hallucinated_sources_are_names_neither_clip_holds():
     assert (score.texts, score.texts_hallucinating) == (4, 2)
     assert score.rate == 0.5 and score.hallucinated_claims == 2
     assert score.examples[0] == {"index": 2, "absent": ["has_event(audio 1, siren)"]}
+    assert score.by_name == {"siren": 1, "traffic (background)": 1}  # audio 1 is over rain: not absent
     # real-source labels holding a catalogue word: "alarm clock" and "steel drums" are read as alarm and drum
     source = pair("unrelated", clip1=clip(["alarm_clock"]), clip2=clip(["steel_drums"]))
     texts = ["Audio 1 has an alarm clock ringing and Audio 2 has steel drums.", "Audio 2 has a siren."]
@@ -165,6 +166,10 @@ def test_report_sections_and_targets_from_hand_written_results():
     assert "| gain | 1.000 (2/2) | 0.500 (1/2) | 0.750 (3/4) |" in markdown
     assert "| all | 0.750 (right 3, wrong 1, unstated 0) |" in markdown
     assert "| 1-2 | 0.500 (1/2) |" in markdown and "| hallucinated-source rate | 0.000 | <= 0.15 | yes |" in markdown
+    assert "Absent sources named most often" not in markdown
+    texts[3] = "Audio 2 is louder and has a siren over traffic; Audio 1 has a siren."  # two made-up sirens at tier 2
+    report.pair_checks, _ = pair_checks([claims(t) for t in texts], facts, tiers, pairs, texts)
+    assert "- tier 2: siren 2, traffic (background) 1" in report.to_markdown()
     with pytest.raises(ValueError, match="one entry per row"):
         pair_checks([], facts, tiers, pairs, texts)
 

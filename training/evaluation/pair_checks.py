@@ -16,6 +16,7 @@ claims of its explanations (`claims.extract_claims`) against the pair's facts (`
   (`contradictions`), per pair of tiers and over all tiers.
 """
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
@@ -161,6 +162,8 @@ class HallucinationScore:
         source_claims (`int`): claims naming a sound event or background in a clip.
         hallucinated_claims (`int`): those naming one neither clip holds.
         examples (`list[dict]`): up to `MAX_EXAMPLES` hallucinated names with their texts' indices.
+        by_name (`dict[str, int]`): how many hallucinated claims name each source, commonest first (a background is
+            "rain (background)"): which sounds the model makes up, not only how often.
     """
 
     texts: int = 0
@@ -168,6 +171,7 @@ class HallucinationScore:
     source_claims: int = 0
     hallucinated_claims: int = 0
     examples: list = field(default_factory=list)
+    by_name: dict = field(default_factory=dict)
 
     @property
     def rate(self) -> float | None:
@@ -183,15 +187,17 @@ class HallucinationScore:
 
 def hallucination_rate(claim_sets, facts_list) -> HallucinationScore:
     """How often the texts name sounds or backgrounds that neither clip of their pair holds."""
-    score = HallucinationScore()
+    score, names = HallucinationScore(), Counter()
     for index, (claims, facts) in enumerate(_paired(claim_sets, facts_list)):
         absent = hallucinated_sources(claims, facts)
         score.texts += 1
         score.texts_hallucinating += int(bool(absent))
         score.source_claims += sum(c.kind in ("has_event", "background") for c in claims)
         score.hallucinated_claims += len(absent)
+        names.update(f"{c.value} (background)" if c.kind == "background" else c.value for c in absent)
         if absent and len(score.examples) < MAX_EXAMPLES:
             score.examples.append({"index": index, "absent": [str(c) for c in absent]})
+    score.by_name = dict(names.most_common())
     return score
 
 

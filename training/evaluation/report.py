@@ -16,6 +16,7 @@ TARGETS = {"tier-1 fact accuracy": 0.90, "identity": 0.95, "swap consistency": 0
            "identity under re-encoding": 0.95, "same claims under dither": 0.95, "hallucinated-source rate": 0.15}
 AT_MOST = frozenset({"hallucinated-source rate"})
 ALL_TIERS = "all"
+TOP_ABSENT_NAMES = 6  # report.md lists the commonest hallucinated names per tier (report.json has them all)
 _NOT_COMPUTED = "n/c"
 
 
@@ -205,6 +206,11 @@ class EvaluationReport:
             lines.append(f"| {tier} | {_fmt(d['accuracy'])} (right {d['correct']}, wrong {d['wrong']}, unstated "
                          f"{d['unstated']}) | {_fmt(h['rate'])} ({h['texts_hallucinating']}/{h['texts']}; claims "
                          f"{h['hallucinated_claims']}/{h['source_claims']}) |")
+        made_up = [f"- tier {tier}: " + ", ".join(f"{name} {count}" for name, count in
+                                                  list(checks["hallucination"]["by_name"].items())[:TOP_ABSENT_NAMES])
+                   for tier, checks in self.pair_checks.items() if checks["hallucination"].get("by_name")]
+        if made_up:
+            lines += ["", "Absent sources named most often (hallucinated claims per name):", *made_up]
         lines += ["", "| tiers | agree (pairs) |", "|---|---|"]
         for tiers, score in (self.tier_agreement or {}).items():
             lines.append(f"| {tiers} | {_fmt(score['score'])} ({score['passed']}/{score['total']}) |")
